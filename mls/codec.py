@@ -1,0 +1,427 @@
+"""The TLS presentation language as RFC 9420 uses it (RFC 9420 §2.1; RFC 8446 §3).
+
+Every wire struct of the package is declared once, as a frozen dataclass deriving from
+:class:`Struct`, whose fields carry codec markers in ``typing.Annotated``::
+
+    @dataclass(frozen=True)
+    class Extension(Struct):
+        extension_type: Annotated[int, U16]
+        extension_data: Annotated[bytes, Opaque]
+
+Fields are encoded in declaration order, which is the RFC's order. Tagged unions (the RFC's
+``select``) use :class:`Select`, which reads the tag from a field decoded earlier in the same
+struct. The few structs whose shape depends on something outside themselves override
+``encode_into``/``decode_from``.
+
+Contract: decoders are strict and total. Any byte string yields a value or raises
+:class:`~mls.errors.DecodeError`: variable-size length headers must be minimal and may not use
+the ``11`` prefix (§2.1.2), optional markers are 0 or 1, closed enums reject unknown values,
+no claimed length is trusted before the bytes are there, and :meth:`Struct.decode` rejects
+trailing bytes and inputs over a size cap before reading them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Mapping
+from enum import IntEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from .errors import DecodeError, UsageError
+
+T = TypeVar("T")
+S = TypeVar("S", bound="Struct")
+E = TypeVar("E", bound=IntEnum)
+
+MAX_VARINT = 2**30 - 1  # RFC 9420 §2.1.2: the largest value a length header can carry
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+"""Inputs longer than this are refused by :meth:`Struct.decode` unless a caller raises it."""
+
+
+class Reader:
+    """A cursor over immutable bytes that never reads past its end."""
+
+    __slots__ = ("_data", "_pos", "_end")
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+        self._data = data
+        self._pos = pos
+        self._end = len(data) if end is None else end
+
+    @property
+    def remaining(self) -> int:
+        return self._end - self._pos
+
+    def at_end(self) -> bool:
+        return self._pos >= self._end
+
+    def expect_end(self, what: str = "input") -> None:
+        if self._pos != self._end:
+            raise DecodeError(f"{self.remaining} trailing bytes after {what}")
+
+    def read(self, n: int) -> bytes:
+        if n < 0 or n > self._end - self._pos:
+            raise DecodeError(f"truncated: need {n} bytes, have {self._end - self._pos}")
+        out = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return out
+
+    def uint(self, width: int) -> int:
+        return int.from_bytes(self.read(width), "big")
+
+    def varint(self) -> int:
+        """A variable-size length header (RFC 9420 §2.1.2), minimal encoding enforced."""
+        first = self.uint(1)
+        prefix = first >> 6
+        if prefix == 3:
+            raise DecodeError("length header uses the reserved 11 prefix")
+        size = 1 << prefix
+        value = first & 0x3F
+        if size > 1:
+            value = (value << (8 * (size - 1))) | self.uint(size - 1)
+            if value < (1 << (8 * (size // 2) - 2)):
+                raise DecodeError("length header is not minimally encoded")
+        return value
+
+    def sub(self, n: int) -> Reader:
+        """A reader over the next ``n`` bytes; this reader moves past them."""
+        if n < 0 or n > self._end - self._pos:
+            raise DecodeError(f"truncated: length {n} exceeds the {self._end - self._pos} bytes left")
+        child = Reader(self._data, self._pos, self._pos + n)
+        self._pos += n
+        return child
+
+    def vector(self) -> Reader:
+        """A reader over the body of a varint-prefixed vector."""
+        return self.sub(self.varint())
+
+    def opaque(self) -> bytes:
+        return self.read(self.varint())
+
+
+class Writer:
+    """Accumulates an encoding."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._buf += data
+
+    def uint(self, value: int, width: int) -> None:
+        if not 0 <= value < (1 << (8 * width)):
+            raise UsageError(f"integer does not fit in uint{8 * width}")
+        self._buf += value.to_bytes(width, "big")
+
+    def varint(self, value: int) -> None:
+        """Writes a minimal variable-size length header (RFC 9420 §2.1.2)."""
+        if value < 0 or value > MAX_VARINT:
+            raise UsageError("length exceeds 2^30 - 1")
+        if value < 1 << 6:
+            self._buf += value.to_bytes(1, "big")
+        elif value < 1 << 14:
+            self._buf += (value | 0x4000).to_bytes(2, "big")
+        else:
+            self._buf += (value | 0x80000000).to_bytes(4, "big")
+
+    def opaque(self, data: bytes) -> None:
+        self.varint(len(data))
+        self._buf += data
+
+    def vector(self, encode_body: Callable[[Writer], None]) -> None:
+        """Writes a varint-prefixed vector whose body ``encode_body`` produces."""
+        inner = Writer()
+        encode_body(inner)
+        self.opaque(inner.getvalue())
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buf)
+
+
+# --------------------------------------------------------------------------------------------
+# Codecs: the field markers
+
+
+class Codec(Generic[T]):
+    """Encodes and decodes one kind of value. Subclasses are the field markers."""
+
+    def encode(self, w: Writer, value: T) -> None:
+        raise NotImplementedError
+
+    def decode(self, r: Reader) -> T:
+        raise NotImplementedError
+
+
+class UInt(Codec[int]):
+    """``uint8`` .. ``uint64``."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def encode(self, w: Writer, value: int) -> None:
+        w.uint(value, self.width)
+
+    def decode(self, r: Reader) -> int:
+        return r.uint(self.width)
+
+    def __repr__(self) -> str:
+        return f"U{8 * self.width}"
+
+
+U8 = UInt(1)
+U16 = UInt(2)
+U32 = UInt(4)
+U64 = UInt(8)
+
+
+class OpaqueCodec(Codec[bytes]):
+    """``opaque data<V>``: a varint length, then the bytes (RFC 9420 §2.1.2)."""
+
+    def encode(self, w: Writer, value: bytes) -> None:
+        w.opaque(value)
+
+    def decode(self, r: Reader) -> bytes:
+        return r.opaque()
+
+    def __repr__(self) -> str:
+        return "Opaque"
+
+
+Opaque = OpaqueCodec()
+
+
+class Fixed(Codec[bytes]):
+    """``opaque data[n]``: exactly ``n`` bytes, no length."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def encode(self, w: Writer, value: bytes) -> None:
+        if len(value) != self.size:
+            raise UsageError(f"fixed-size field needs {self.size} bytes, got {len(value)}")
+        w.write(value)
+
+    def decode(self, r: Reader) -> bytes:
+        return r.read(self.size)
+
+
+class Enum(Codec[E]):
+    """A closed enum carried as a fixed-width integer: unknown values are a decode error."""
+
+    def __init__(self, enum: type[E], width: int) -> None:
+        self.enum = enum
+        self.width = width
+
+    def encode(self, w: Writer, value: E) -> None:
+        w.uint(int(value), self.width)
+
+    def decode(self, r: Reader) -> E:
+        raw = r.uint(self.width)
+        try:
+            return self.enum(raw)
+        except ValueError:
+            raise DecodeError(f"unknown {self.enum.__name__} value {raw}") from None
+
+
+class Vector(Codec[tuple[T, ...]]):
+    """``T items<V>``: a varint byte length, then elements until it is used up."""
+
+    def __init__(self, element: Codec[T] | type[Struct]) -> None:
+        self.element: Codec[T] = as_codec(element)
+
+    def encode(self, w: Writer, value: tuple[T, ...]) -> None:
+        element = self.element
+
+        def body(inner: Writer) -> None:
+            for item in value:
+                element.encode(inner, item)
+
+        w.vector(body)
+
+    def decode(self, r: Reader) -> tuple[T, ...]:
+        body = r.vector()
+        items = []
+        while not body.at_end():
+            items.append(self.element.decode(body))
+        return tuple(items)
+
+
+class Optional(Codec[typing.Optional[T]]):  # noqa: UP007 - the RFC's name
+    """``optional<T>``: a presence octet, 0 or 1 (RFC 9420 §2.1.1)."""
+
+    def __init__(self, inner: Codec[T] | type[Struct]) -> None:
+        self.inner: Codec[T] = as_codec(inner)
+
+    def encode(self, w: Writer, value: T | None) -> None:
+        if value is None:
+            w.uint(0, 1)
+        else:
+            w.uint(1, 1)
+            self.inner.encode(w, value)
+
+    def decode(self, r: Reader) -> T | None:
+        present = r.uint(1)
+        if present == 0:
+            return None
+        if present != 1:
+            raise DecodeError(f"optional presence octet is {present}, not 0 or 1")
+        return self.inner.decode(r)
+
+
+class EmptyCodec(Codec[None]):
+    """``struct {}``: no bytes at all. The field's value is ``None``."""
+
+    def encode(self, w: Writer, value: None) -> None:
+        if value is not None:
+            raise UsageError("an empty variant carries no value")
+
+    def decode(self, r: Reader) -> None:
+        return None
+
+
+Empty = EmptyCodec()
+
+
+class Select(Codec[Any]):
+    """A ``select`` on a tag field decoded earlier in the same struct (RFC 8446 §3.8).
+
+    Args:
+        tag: the name of the field whose value picks the variant.
+        variants: the codec for each tag value. A tag value with no entry is a decode error.
+    """
+
+    def __init__(self, tag: str, variants: Mapping[Any, Codec[Any] | type[Struct]]) -> None:
+        self.tag = tag
+        self.variants: dict[Any, Codec[Any]] = {k: as_codec(v) for k, v in variants.items()}
+
+    def variant(self, tag_value: Any) -> Codec[Any]:
+        try:
+            return self.variants[tag_value]
+        except KeyError:
+            raise DecodeError(f"no variant for {self.tag} = {tag_value!r}") from None
+
+    def encode(self, w: Writer, value: Any) -> None:  # pragma: no cover - needs the tag
+        raise UsageError("Select fields are encoded by their struct")
+
+    def decode(self, r: Reader) -> Any:  # pragma: no cover - needs the tag
+        raise UsageError("Select fields are decoded by their struct")
+
+
+class StructCodec(Codec[S]):
+    """A nested struct, encoded inline."""
+
+    def __init__(self, cls: type[S]) -> None:
+        self.cls = cls
+
+    def encode(self, w: Writer, value: S) -> None:
+        if not isinstance(value, self.cls):
+            raise UsageError(f"expected {self.cls.__name__}, got {type(value).__name__}")
+        value.encode_into(w)
+
+    def decode(self, r: Reader) -> S:
+        return self.cls.decode_from(r)
+
+
+def as_codec(spec: Codec[T] | type[Struct]) -> Codec[T]:
+    if isinstance(spec, Codec):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Struct):
+        return StructCodec(spec)  # type: ignore[return-value]
+    raise TypeError(f"not a codec: {spec!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Struct: the one declaration form
+
+
+STRUCTS: list[type[Struct]] = []
+"""Every Struct subclass, in definition order (the property tests walk it)."""
+
+
+class Struct:
+    """Base class of wire structs (frozen dataclasses whose fields carry codec markers)."""
+
+    __codec_fields__: ClassVar[tuple[tuple[str, Codec[Any]], ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__codec_fields__ = None
+        STRUCTS.append(cls)
+
+    @classmethod
+    def codec_fields(cls) -> tuple[tuple[str, Codec[Any]], ...]:
+        """``(name, codec)`` for each field, in wire order; resolved once, on first use."""
+        resolved = cls.__dict__.get("__codec_fields__")
+        if resolved is None:
+            hints = typing.get_type_hints(cls, include_extras=True)
+            out = []
+            for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+                hint = hints[f.name]
+                if typing.get_origin(hint) is typing.Annotated:
+                    marker = typing.get_args(hint)[1]
+                else:
+                    marker = hint
+                out.append((f.name, as_codec(marker)))
+            resolved = tuple(out)
+            cls.__codec_fields__ = resolved
+        return resolved
+
+    def encode_into(self, w: Writer) -> None:
+        for name, codec in self.codec_fields():
+            value = getattr(self, name)
+            if isinstance(codec, Select):
+                codec = codec.variants.get(getattr(self, codec.tag))
+                if codec is None:
+                    raise UsageError(f"{type(self).__name__}.{name}: no variant for its tag")
+            codec.encode(w, value)
+
+    @classmethod
+    def decode_from(cls: type[S], r: Reader) -> S:
+        values: dict[str, Any] = {}
+        for name, codec in cls.codec_fields():
+            if isinstance(codec, Select):
+                codec = codec.variant(values[codec.tag])
+            values[name] = codec.decode(r)
+        return cls(**values)
+
+    def encode(self) -> bytes:
+        w = Writer()
+        self.encode_into(w)
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls: type[S], data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> S:
+        """Decodes exactly one value from ``data``; trailing bytes are an error.
+
+        Raises:
+            DecodeError: the bytes are not exactly one valid encoding, or exceed ``max_size``.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        if len(data) > max_size:
+            raise DecodeError(f"input of {len(data)} bytes exceeds the {max_size}-byte cap")
+        r = Reader(bytes(data))
+        value = cls.decode_from(r)
+        r.expect_end(cls.__name__)
+        return value
+
+
+def decode_exact(codec: Codec[T] | type[Struct], data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> T:
+    """Decodes exactly one value of any codec from ``data``."""
+    if len(data) > max_size:
+        raise DecodeError(f"input of {len(data)} bytes exceeds the {max_size}-byte cap")
+    c: Codec[T] = as_codec(codec)
+    r = Reader(bytes(data))
+    value = c.decode(r)
+    r.expect_end()
+    return value
+
+
+def encode_value(codec: Codec[T] | type[Struct], value: T) -> bytes:
+    """Encodes one value of any codec."""
+    w = Writer()
+    as_codec(codec).encode(w, value)
+    return w.getvalue()
