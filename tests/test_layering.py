@@ -1,0 +1,150 @@
+"""The import layers of docs/architecture.md, checked on the AST of every module.
+
+``mls`` is a stack: a module may import only modules listed *before* it in ``MLS_LAYERS``
+(``mls/__init__.py`` only re-exports; ``mls/vectors/`` is a tool on top of everything). ``mls``
+never imports I/O or the node. In ``quicnproto``, the transport knows nothing of node or
+client, the sans-I/O modules import no trio, and node and client do not import each other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MLS_LAYERS = [
+    "errors",
+    "codec",
+    "tree_math",
+    "crypto.primitives",
+    "crypto.hpke",
+    "crypto.ciphersuite",
+    "crypto.labels",
+    "crypto",
+    "credentials",
+    "extensions",
+    "group_context",
+    "leaf_node",
+    "key_package",
+    "ratchet_tree",
+    "tree_validation",
+    "treekem",
+    "psk_id",
+    "psk",
+    "key_schedule",
+    "secret_tree",
+    "messages",
+    "framing",
+    "transcript",
+    "message_protection",
+    "proposals",
+    "commit",
+    "welcome",
+    "results",
+    "group",
+]
+"""Bottom first. A new module must be placed here, which is the point."""
+
+MLS_FORBIDDEN = {"quicnproto", "trio", "aioquic", "capnp", "sqlite3", "socket", "asyncio", "typer", "rich"}
+
+
+def _module_name(path: Path, package: str) -> str:
+    rel = path.relative_to(ROOT / package).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(parts)
+
+
+def _imports(path: Path, package: str) -> list[str]:
+    """Absolute dotted names imported by ``path`` (relative imports resolved)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = _module_name(path, package).split(".") if _module_name(path, package) else []
+    is_pkg = path.name == "__init__.py"
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here if is_pkg else here[:-1]
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                prefix = ".".join([package, *base])
+                mod = f"{prefix}.{node.module}" if node.module else prefix
+                if node.module is None:
+                    out.extend(f"{prefix}.{a.name}" for a in node.names)
+                    continue
+            else:
+                mod = node.module or ""
+            out.append(mod)
+            # ``from mls import codec`` names a module too
+            out.extend(f"{mod}.{a.name}" for a in node.names)
+    return out
+
+
+def _rank(name: str) -> int | None:
+    """Layer of an mls submodule name (``crypto.labels``); None when not a module of ours."""
+    while name:
+        if name in MLS_LAYERS:
+            return MLS_LAYERS.index(name)
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _mls_modules() -> list[Path]:
+    return sorted(p for p in (ROOT / "mls").rglob("*.py"))
+
+
+def test_mls_modules_are_all_placed_in_a_layer() -> None:
+    for path in _mls_modules():
+        name = _module_name(path, "mls")
+        if name == "" or name.startswith("vectors"):
+            continue
+        assert _rank(name) is not None, f"mls/{path.relative_to(ROOT / 'mls')} is missing from MLS_LAYERS"
+
+
+@pytest.mark.parametrize("path", _mls_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_mls_imports_only_lower_layers(path: Path) -> None:
+    name = _module_name(path, "mls")
+    for imported in _imports(path, "mls"):
+        top = imported.split(".")[0]
+        assert top not in MLS_FORBIDDEN, f"{path.name} imports {imported}"
+        if name == "" or name.startswith("vectors") or top != "mls":
+            continue
+        sub = imported[len("mls.") :] if imported.startswith("mls.") else ""
+        if not sub or sub.startswith("vectors"):
+            assert not sub.startswith("vectors"), f"{name} imports the vector runners"
+            continue
+        target = _rank(sub)
+        if target is None:
+            continue  # a name imported from a module, already checked as the module
+        mine = _rank(name)
+        assert mine is not None
+        if name.startswith("crypto") and not sub.startswith("crypto"):
+            assert target < MLS_LAYERS.index("crypto.primitives"), (
+                f"mls.{name} (crypto) imports protocol module mls.{sub}"
+            )
+        assert target <= mine, f"mls.{name} imports mls.{sub}, which sits above it"
+        assert not (target == mine and sub != name and not name.startswith("crypto")), (
+            f"mls.{name} imports mls.{sub} at the same layer"
+        )
+
+
+def _quicnproto_modules() -> list[Path]:
+    return sorted((ROOT / "quicnproto").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _quicnproto_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_quicnproto_layers(path: Path) -> None:
+    name = _module_name(path, "quicnproto")
+    imported = _imports(path, "quicnproto")
+    if name.startswith("transport"):
+        bad = [m for m in imported if m.startswith(("quicnproto.node", "quicnproto.client", "quicnproto.cli"))]
+        assert not bad, f"transport module {name} imports {bad}"
+    if name in ("rpc", "wire"):
+        assert not [m for m in imported if m.split(".")[0] in ("trio", "aioquic")], f"{name} must stay sans-I/O"
+    if name.startswith("node"):
+        assert not [m for m in imported if m.startswith("quicnproto.client")], f"{name} imports the client"
+    if name.startswith("client"):
+        assert not [m for m in imported if m.startswith("quicnproto.node")], f"{name} imports the node"
