@@ -373,9 +373,10 @@ class Struct:
         for name, codec in self.codec_fields():
             value = getattr(self, name)
             if isinstance(codec, Select):
-                codec = codec.variants.get(getattr(self, codec.tag))
-                if codec is None:
+                variant = codec.variants.get(getattr(self, codec.tag))
+                if variant is None:
                     raise UsageError(f"{type(self).__name__}.{name}: no variant for its tag")
+                codec = variant
             codec.encode(w, value)
 
     @classmethod

@@ -1,0 +1,163 @@
+"""The ``quicnproto`` command line (typer): ``serve`` and ``ping`` so far.
+
+Each command parses its flags into a :class:`NodeConfig` or :class:`ClientConfig`, calls
+``trio.run`` exactly once, and turns a :class:`QuicnprotoError` into one line on stderr and a
+non-zero exit code (:data:`EXIT_CODES`). Flags fall back to ``QUICNPROTOCHAT_*`` environment
+variables where listed.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import trio
+import typer
+
+from quicnproto import __version__
+from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
+from quicnproto.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    QuicnprotoError,
+    RemoteError,
+    StoreError,
+    TransportError,
+)
+
+app = typer.Typer(
+    name="quicnproto",
+    help="End-to-end encrypted group messaging over QUIC (MLS, RFC 9420).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+EXIT_CODES: tuple[tuple[type[QuicnprotoError], int], ...] = (
+    (ConfigError, 2),
+    (NotFoundError, 3),
+    (ConflictError, 4),
+    (RemoteError, 5),
+    (TransportError, 6),
+    (StoreError, 7),
+    (QuicnprotoError, 1),
+)
+"""Exit code per error type; the first matching row wins."""
+
+
+def _fail(exc: QuicnprotoError) -> typer.Exit:
+    code = next(c for t, c in EXIT_CODES if isinstance(exc, t))
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    listen: str = typer.Option(
+        f"0.0.0.0:{DEFAULT_PORT}", envvar="QUICNPROTOCHAT_LISTEN", help="UDP host:port to bind."
+    ),
+    data_dir: Path = typer.Option(Path("data"), help="Directory for certificate, key and database."),
+    tls_cert: Path | None = typer.Option(
+        None,
+        envvar="QUICNPROTOCHAT_TLS_CERT",
+        help="DER certificate (default <data-dir>/server-cert.der; created if missing).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None,
+        envvar="QUICNPROTOCHAT_TLS_KEY",
+        help="DER private key (default <data-dir>/server-key.der; created if missing).",
+    ),
+    db: Path | None = typer.Option(None, help="SQLite file (default <data-dir>/node.sqlite3)."),
+    log_json: bool = typer.Option(False, "--log-json", help="Structured logs as JSON lines."),
+    log_level: str = typer.Option("INFO", help="Logging level."),
+) -> None:
+    """Run a node until interrupted."""
+    from quicnproto.node.server import configure_logging
+    from quicnproto.node.server import serve as serve_node
+
+    try:
+        host, port = parse_address(listen)
+        config = NodeConfig(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            db=db,
+            log_json=log_json,
+            log_level=log_level,
+        )
+        config.validate()
+    except QuicnprotoError as exc:
+        raise _fail(exc) from None
+    configure_logging(json_lines=log_json, level=log_level)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_node, config)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        trio.run(main)
+    except QuicnprotoError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        typer.echo(f"error: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def ping(
+    server: str = typer.Option(
+        f"127.0.0.1:{DEFAULT_PORT}", envvar="QUICNPROTOCHAT_SERVER", help="Node host:port."
+    ),
+    server_cert: Path = typer.Option(
+        Path("data/server-cert.der"),
+        envvar="QUICNPROTOCHAT_SERVER_CERT",
+        help="The node's DER certificate (pinned).",
+    ),
+    timeout: float = typer.Option(10.0, help="Seconds to wait for the answer."),
+) -> None:
+    """Check that a node answers."""
+    from quicnproto.client.connection import open_client
+
+    try:
+        host, port = parse_address(server)
+    except QuicnprotoError as exc:
+        raise _fail(exc) from None
+    config = ClientConfig(host=host, port=port, server_cert=server_cert, request_timeout=timeout)
+
+    async def main() -> tuple[str, float]:
+        started = trio.current_time()
+        with trio.fail_after(timeout + 1.0):
+            async with open_client(config) as client:
+                pong = await client.ping()
+        return pong.version, (trio.current_time() - started) * 1000
+
+    try:
+        version, ms = trio.run(main)
+    except trio.TooSlowError:
+        raise _fail(TransportError(f"no answer from {host}:{port}")) from None
+    except QuicnprotoError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(TransportError(exc.strerror or str(exc))) from None
+    typer.echo(f"pong from {host}:{port} (node {version}) in {ms:.1f} ms")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,234 @@
+"""Client side of the node RPC: one QUIC connection, one stream per request, typed methods.
+
+::
+
+    async with open_client(ClientConfig(host, port, server_cert=path)) as client:
+        await client.ping()
+        await client.authenticate(identity_private_key)
+        seqs = await client.enqueue([bob_key], payload, message_id)
+        messages = await client.fetch(my_key, after_seq=0, wait_ms=5000)
+        await client.ack(my_key, messages[-1].seq)
+
+The node's certificate is pinned (only ``config.server_cert`` is accepted). Error answers become
+typed exceptions: ``NOT_FOUND`` is :class:`NotFoundError`, ``CONFLICT`` and ``STALE`` are
+:class:`ConflictError`, every other code is :class:`RemoteError` with ``.code`` set. A request
+without an answer in time raises :class:`TransportError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from quicnproto.config import ClientConfig
+from quicnproto.errors import (
+    ConflictError,
+    ErrorCode,
+    NotFoundError,
+    ProtocolError,
+    RemoteError,
+    TransportError,
+)
+from quicnproto.transport.frames import read_frame, write_frame
+from quicnproto.transport.quic import QuicClient, open_quic_connection
+from quicnproto.transport.tls import load_certificate
+from quicnproto.wire import (
+    AUTH_CONTEXT,
+    Ack,
+    Acked,
+    Authenticate,
+    Authenticated,
+    Challenge,
+    CommitEpoch,
+    CountKeyPackages,
+    CountQueue,
+    Enqueue,
+    Enqueued,
+    ErrorResponse,
+    Fetch,
+    Fetched,
+    FetchKeyPackage,
+    GetChallenge,
+    KeyPackageCount,
+    KeyPackageFetched,
+    KeyPackageUploaded,
+    Ping,
+    Pong,
+    QueueCount,
+    QueuedMessage,
+    Request,
+    Response,
+    UploadKeyPackage,
+    decode_answer,
+    encode_request,
+)
+
+R = TypeVar("R")
+
+MESSAGE_ID_SIZE = 16
+"""Length of the random message ids :meth:`NodeClient.enqueue` picks when given none."""
+
+
+def identity_key_of(private_key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte identity key of an Ed25519 private key."""
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def error_for(answer: ErrorResponse) -> RemoteError:
+    """The typed exception for an error answer."""
+    if answer.code == ErrorCode.NOT_FOUND:
+        return NotFoundError(answer.code, answer.detail)
+    if answer.code in (ErrorCode.CONFLICT, ErrorCode.STALE):
+        return ConflictError(answer.code, answer.detail)
+    return RemoteError(answer.code, answer.detail)
+
+
+class NodeClient:
+    """Typed requests over one QUIC connection (use :func:`open_client`)."""
+
+    def __init__(self, quic: QuicClient, config: ClientConfig) -> None:
+        self.quic = quic
+        self.config = config
+        self._ids = itertools.count(1)
+
+    async def request(self, body: Request, *, extra_wait: float = 0.0) -> Response:
+        """Send one request on a new stream and return its answer.
+
+        Args:
+            body: the request.
+            extra_wait: seconds to allow on top of ``request_timeout`` (long-polls).
+
+        Raises:
+            RemoteError: (or a subclass) the node answered with an error.
+            ProtocolError: the answer was malformed or for another request.
+            TransportError: no answer in time, or the connection failed.
+        """
+        request_id = next(self._ids)
+        payload = encode_request(request_id, body)
+        try:
+            with trio.fail_after(self.config.request_timeout + extra_wait):
+                async with await self.quic.open_stream() as stream:
+                    await write_frame(stream, payload, end_stream=True)
+                    answer_frame = await read_frame(stream, self.config.max_frame_size)
+                    # Read the FIN so the stream slot is released.
+                    await stream.receive_some(1)
+        except trio.TooSlowError as exc:
+            raise TransportError("no answer from the node in time") from exc
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise TransportError("connection to the node failed") from exc
+        answer_id, answer = decode_answer(answer_frame, nesting_limit=self.config.nesting_limit)
+        if isinstance(answer, ErrorResponse):
+            raise error_for(answer)
+        if answer_id != request_id:
+            raise ProtocolError("answer for another request")
+        return answer
+
+    async def _expect(self, body: Request, kind: type[R], *, extra_wait: float = 0.0) -> R:
+        answer = await self.request(body, extra_wait=extra_wait)
+        if not isinstance(answer, kind):
+            raise ProtocolError(f"unexpected answer {type(answer).__name__}")
+        return answer
+
+    async def ping(self) -> Pong:
+        """Round trip to the node; returns its version and clock."""
+        answer = await self._expect(Ping(), Pong)
+        return answer
+
+    async def authenticate(self, private_key: Ed25519PrivateKey) -> bytes:
+        """Prove ``private_key``'s identity on this connection; returns the identity key."""
+        challenge = await self._expect(GetChallenge(), Challenge)
+        identity = identity_key_of(private_key)
+        signature = private_key.sign(AUTH_CONTEXT + challenge.nonce)
+        answer = await self._expect(Authenticate(identity, signature), Authenticated)
+        return answer.identity_key
+
+    async def upload_key_package(
+        self, identity_key: bytes, package: bytes, *, last_resort: bool = False
+    ) -> bytes:
+        """Publish a KeyPackage; returns its KeyPackageRef (RFC 9420 §5.2)."""
+        answer = await self._expect(
+            UploadKeyPackage(identity_key, package, last_resort), KeyPackageUploaded
+        )
+        return answer.fingerprint
+
+    async def fetch_key_package(self, identity_key: bytes) -> KeyPackageFetched:
+        """Claim one KeyPackage of ``identity_key`` (:class:`NotFoundError` when none left)."""
+        answer = await self._expect(FetchKeyPackage(identity_key), KeyPackageFetched)
+        return answer
+
+    async def count_key_packages(self, identity_key: bytes) -> int:
+        """Single-use KeyPackages the node still holds for our own ``identity_key``."""
+        answer = await self._expect(CountKeyPackages(identity_key), KeyPackageCount)
+        return answer.count
+
+    async def enqueue(
+        self,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes | None = None,
+        *,
+        commit: tuple[bytes, int] | None = None,
+    ) -> tuple[int, ...]:
+        """Queue ``payload`` for every recipient; safe to retry with the same ``message_id``.
+
+        Args:
+            recipients: identity keys.
+            payload: opaque bytes (an MLSMessage).
+            message_id: idempotency key; a random one when None (then a retry is not
+                idempotent, so pass one when you may retry).
+            commit: ``(group_id, epoch)`` for a Commit: the node accepts the first per epoch
+                and answers later ones with :class:`ConflictError` (``STALE``).
+
+        Returns:
+            One sequence number per recipient.
+        """
+        mid = message_id if message_id is not None else secrets.token_bytes(MESSAGE_ID_SIZE)
+        epoch = None if commit is None else CommitEpoch(group_id=commit[0], epoch=commit[1])
+        answer = await self._expect(Enqueue(tuple(recipients), payload, mid, epoch), Enqueued)
+        return answer.seqs
+
+    async def fetch(
+        self, recipient_key: bytes, after_seq: int = 0, *, limit: int = 100, wait_ms: int = 0
+    ) -> tuple[QueuedMessage, ...]:
+        """Messages after ``after_seq`` in our queue (not deleted until :meth:`ack`).
+
+        With ``wait_ms``, the node holds the request until a message arrives or the time passes.
+        """
+        answer = await self._expect(
+            Fetch(recipient_key, after_seq, limit, wait_ms),
+            Fetched,
+            extra_wait=wait_ms / 1000.0,
+        )
+        return answer.messages
+
+    async def ack(self, recipient_key: bytes, up_to_seq: int) -> int:
+        """Delete our messages up to ``up_to_seq``; returns how many were removed."""
+        answer = await self._expect(Ack(recipient_key, up_to_seq), Acked)
+        return answer.removed
+
+    async def count_queue(self, recipient_key: bytes) -> int:
+        """Messages waiting in our queue."""
+        answer = await self._expect(CountQueue(recipient_key), QueueCount)
+        return answer.count
+
+
+@asynccontextmanager
+async def open_client(config: ClientConfig) -> AsyncIterator[NodeClient]:
+    """Connect to a node, pinning its certificate.
+
+    Raises:
+        ConfigError: the pinned certificate file is missing or malformed.
+        TransportError: the connection cannot be established.
+    """
+    certificate = await trio.to_thread.run_sync(load_certificate, config.server_cert)
+    async with open_quic_connection(
+        config.host, config.port, server_certificate=certificate, alpn=config.alpn
+    ) as quic:
+        yield NodeClient(quic, config)

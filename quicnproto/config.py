@@ -1,0 +1,235 @@
+"""Configuration of the quicnproto node and client.
+
+Every limit from VALIDATION §5.7 is a field with that value as its default, so an operator can
+tune it and a test can shrink it. The dataclasses hold values only; ``cli.py`` fills them from
+flags and environment variables and ``config.py`` checks them (:meth:`NodeConfig.validate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from quicnproto.errors import ConfigError
+
+DEFAULT_PORT = 4201
+"""The node's UDP port unless told otherwise."""
+
+ALPN = "quicnproto/1"
+"""The only ALPN protocol the node and client speak (pinned, VALIDATION SRV-Q-06)."""
+
+MiB = 1024 * 1024
+
+
+def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """Parse ``host:port``, ``[v6]:port`` or a bare ``host``.
+
+    Raises:
+        ConfigError: the port is not a number in 0..65535 or the host is empty.
+    """
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ConfigError(f"bad address {text!r}: unclosed '['")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(f"bad address {text!r}")
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    if not host:
+        raise ConfigError(f"bad address {text!r}: empty host")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"bad address {text!r}: port must be 0..65535")
+    return host, int(port_text)
+
+
+@dataclass
+class NodeConfig:
+    """How a node listens, where it keeps its state, and the limits it enforces."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a server listens on all interfaces by default
+    """Address to bind the UDP socket to."""
+
+    port: int = DEFAULT_PORT
+    """UDP port; 0 picks a free one (reported through ``task_status.started``)."""
+
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    """Directory for the certificate, key and database unless those are given explicitly."""
+
+    tls_cert: Path | None = None
+    """DER certificate; default ``<data_dir>/server-cert.der``; created on first start."""
+
+    tls_key: Path | None = None
+    """DER private key; default ``<data_dir>/server-key.der``; created on first start."""
+
+    db: Path | None = None
+    """SQLite database file; default ``<data_dir>/node.sqlite3``."""
+
+    alpn: str = ALPN
+    """The pinned ALPN protocol."""
+
+    max_frame_size: int = 4 * MiB
+    """Largest request frame. VALIDATION §5.7 allows 1 MiB for ordinary messages and a 4 MiB
+    cap for a Welcome or GroupInfo carrying a tree; the frame cap is the larger one."""
+
+    max_payload_size: int = 4 * MiB - 64 * 1024
+    """Largest enqueued payload (bytes)."""
+
+    nesting_limit: int = 16
+    """Cap'n Proto nesting limit (VALIDATION §5.7); the traversal limit is 2x the frame words."""
+
+    max_streams_per_connection: int = 64
+    """Concurrently open request streams per QUIC connection (VALIDATION §5.7)."""
+
+    max_connections_per_address: int = 16
+    """Concurrent QUIC connections per source IP (VALIDATION §5.7)."""
+
+    request_deadline: float = 10.0
+    """Seconds a client has to deliver a whole request frame (VALIDATION §5.7)."""
+
+    idle_timeout: float = 60.0
+    """Seconds of silence between requests before a connection is dropped (VALIDATION §5.7)."""
+
+    max_connection_age: float = 3600.0
+    """Seconds after which a connection is closed regardless of activity (VALIDATION §5.7)."""
+
+    queue_max_messages: int = 10_000
+    """Messages one recipient's queue may hold (VALIDATION §5.7)."""
+
+    queue_max_bytes: int = 100 * MiB
+    """Payload bytes one recipient's queue may hold (VALIDATION §5.7)."""
+
+    key_packages_per_identity: int = 200
+    """Stored KeyPackages per identity, last resort included (VALIDATION §5.7)."""
+
+    key_package_claims: int = 10
+    """KeyPackage claims allowed per (requester, target) per ``key_package_claim_window``."""
+
+    key_package_claim_window: float = 600.0
+    """Seconds over which ``key_package_claims`` refill (VALIDATION §5.7: 10 per 10 min)."""
+
+    key_package_max_lifetime: int = 90 * 24 * 3600
+    """Longest KeyPackage lifetime accepted at upload, in seconds (VALIDATION §5.7: 90 days)."""
+
+    max_key_package_size: int = 64 * 1024
+    """Largest KeyPackage accepted at upload (bytes)."""
+
+    enqueue_burst: int = 1000
+    """Per-sender token bucket size for enqueue (messages)."""
+
+    enqueue_rate: float = 200.0
+    """Per-sender token refill rate for enqueue (messages per second)."""
+
+    max_recipients: int = 1000
+    """Recipients one enqueue may fan out to."""
+
+    max_message_id_size: int = 64
+    """Longest client-chosen message id (bytes)."""
+
+    fetch_max_messages: int = 100
+    """Page size cap for fetch; a larger ``limit`` is lowered to this."""
+
+    max_wait_ms: int = 30_000
+    """Longest long-poll a fetch may ask for."""
+
+    dedupe_retention: float = 7 * 24 * 3600.0
+    """Seconds a message id is remembered for idempotent retries."""
+
+    store_threads: int = 8
+    """Worker threads the store may use at once."""
+
+    log_json: bool = False
+    """Write structured logs as JSON lines instead of plain text."""
+
+    log_level: str = "INFO"
+    """Logging level name."""
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+    @property
+    def cert_path(self) -> Path:
+        """The certificate file actually used."""
+        return Path(self.tls_cert) if self.tls_cert else self.data_dir / "server-cert.der"
+
+    @property
+    def key_path(self) -> Path:
+        """The private key file actually used."""
+        return Path(self.tls_key) if self.tls_key else self.data_dir / "server-key.der"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file actually used."""
+        return Path(self.db) if self.db else self.data_dir / "node.sqlite3"
+
+    def validate(self) -> None:
+        """Check ranges.
+
+        Raises:
+            ConfigError: a value is out of range.
+        """
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("port must be 0..65535")
+        positive = (
+            "max_frame_size",
+            "max_payload_size",
+            "nesting_limit",
+            "max_streams_per_connection",
+            "max_connections_per_address",
+            "request_deadline",
+            "idle_timeout",
+            "max_connection_age",
+            "queue_max_messages",
+            "queue_max_bytes",
+            "key_packages_per_identity",
+            "key_package_claims",
+            "key_package_claim_window",
+            "key_package_max_lifetime",
+            "max_key_package_size",
+            "enqueue_burst",
+            "enqueue_rate",
+            "max_recipients",
+            "max_message_id_size",
+            "fetch_max_messages",
+            "store_threads",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_wait_ms < 0:
+            raise ConfigError("max_wait_ms must not be negative")
+
+
+@dataclass
+class ClientConfig:
+    """Where a client finds the node and how it trusts it."""
+
+    host: str = "127.0.0.1"
+    """The node's host name or address."""
+
+    port: int = DEFAULT_PORT
+    """The node's UDP port."""
+
+    server_cert: Path = field(default_factory=lambda: Path("data/server-cert.der"))
+    """The node's DER certificate, pinned: the only certificate the client accepts."""
+
+    alpn: str = ALPN
+    """The pinned ALPN protocol."""
+
+    request_timeout: float = 10.0
+    """Seconds to wait for an answer (a long-poll adds its own wait to this)."""
+
+    max_frame_size: int = 4 * MiB + 64 * 1024
+    """Largest response frame accepted."""
+
+    nesting_limit: int = 16
+    """Cap'n Proto nesting limit for responses."""
+
+    def __post_init__(self) -> None:
+        self.server_cert = Path(self.server_cert)

@@ -1,0 +1,188 @@
+"""Delivery Service: per-recipient store-and-forward queues (RFC 9420 §14 for commit ordering).
+
+Semantics (VALIDATION §5.5):
+
+* **enqueue** needs an authenticated sender. It stores one payload in up to
+  ``max_recipients`` queues in one transaction (all or none), returns a per-recipient sequence
+  number, is idempotent by the client-chosen message id (a retry returns the first answer and
+  stores nothing), and, for a handshake message carrying ``(group_id, epoch)``, accepts only
+  the first Commit for that epoch (later ones get ``STALE``).
+* **fetch** returns messages with ``seq > after_seq`` in order, deleting nothing, so a dropped
+  answer loses nothing; with ``wait_ms`` it long-polls: it sleeps on a per-recipient
+  :class:`trio.Event` that every enqueue to that recipient sets.
+* **ack** deletes everything up to a sequence number.
+
+Only a connection authenticated as the recipient may fetch, ack or count a queue. Any other
+caller gets ``NOT_FOUND "no such queue"`` without the store being consulted, which is exactly what
+it would get for a queue that never existed: errors reveal nothing about queues
+(VALIDATION SRV-AU-01).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import trio
+
+from quicnproto.config import NodeConfig
+from quicnproto.errors import ErrorCode
+from quicnproto.node.auth_service import (
+    IDENTITY_KEY_SIZE,
+    RateLimiter,
+    is_authenticated,
+    require_identity,
+)
+from quicnproto.node.store import RequestRefused, Store
+from quicnproto.wire import (
+    Ack,
+    Acked,
+    CountQueue,
+    Enqueue,
+    Enqueued,
+    Fetch,
+    Fetched,
+    QueueCount,
+    QueuedMessage,
+)
+
+MAX_GROUP_ID_SIZE = 255  # RFC 9420 §8.1 puts no bound; the node picks one
+
+
+class _Waiters:
+    __slots__ = ("event", "count")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.count = 0
+
+
+class DeliveryService:
+    """Queues, fan-out, long-poll and first-commit-wins on top of a :class:`Store`.
+
+    Args:
+        store: the durable queues.
+        config: limits (sizes, rates, page size, long-poll cap).
+        clock: monotonic seconds (rate limits).
+    """
+
+    def __init__(
+        self, store: Store, config: NodeConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store = store
+        self.config = config
+        self._senders = RateLimiter(config.enqueue_burst, config.enqueue_rate, clock)
+        self._waiters: dict[bytes, _Waiters] = {}
+
+    # -- long-poll wake-ups
+
+    def _wake(self, recipient: bytes) -> None:
+        waiters = self._waiters.pop(recipient, None)
+        if waiters is not None:
+            waiters.event.set()
+
+    def waiting(self, recipient: bytes) -> int:
+        """How many fetches are long-polling ``recipient`` right now (for tests and metrics)."""
+        waiters = self._waiters.get(recipient)
+        return waiters.count if waiters else 0
+
+    # -- requests
+
+    def _check_enqueue(self, request: Enqueue) -> None:
+        cfg = self.config
+        if not request.recipients or len(request.recipients) > cfg.max_recipients:
+            raise RequestRefused(ErrorCode.INVALID, "bad recipient count")
+        if any(len(r) != IDENTITY_KEY_SIZE for r in request.recipients):
+            raise RequestRefused(ErrorCode.INVALID, "bad recipient key")
+        if len(set(request.recipients)) != len(request.recipients):
+            raise RequestRefused(ErrorCode.INVALID, "duplicate recipient")
+        if not 0 < len(request.message_id) <= cfg.max_message_id_size:
+            raise RequestRefused(ErrorCode.INVALID, "bad message id")
+        if len(request.payload) > cfg.max_payload_size:
+            raise RequestRefused(ErrorCode.INVALID, "payload too large")
+        if request.commit is not None and not (
+            0 < len(request.commit.group_id) <= MAX_GROUP_ID_SIZE
+        ):
+            raise RequestRefused(ErrorCode.INVALID, "bad group id")
+
+    async def enqueue(self, state: MutableMapping[str, Any], request: Enqueue) -> Enqueued:
+        """Store a message for its recipients, then wake their long-polls.
+
+        Raises:
+            RequestRefused: UNAUTHENTICATED, INVALID, RATE_LIMITED, CONFLICT, STALE,
+                QUOTA_EXCEEDED.
+            StoreError: the store failed; nothing was stored.
+        """
+        sender = require_identity(state)
+        self._check_enqueue(request)
+        if not self._senders.try_take(sender):
+            raise RequestRefused(ErrorCode.RATE_LIMITED, "sender rate limit")
+        commit = (
+            None
+            if request.commit is None
+            else (request.commit.group_id, request.commit.epoch)
+        )
+        seqs = await self.store.enqueue(
+            sender, request.recipients, request.payload, request.message_id, commit
+        )
+        for recipient in request.recipients:
+            self._wake(recipient)
+        return Enqueued(seqs=seqs)
+
+    def _require_owner(self, state: MutableMapping[str, Any], recipient: bytes) -> None:
+        # SRV-AU-01: the same answer whether or not the queue exists or holds anything.
+        if not is_authenticated(state, recipient):
+            raise RequestRefused(ErrorCode.NOT_FOUND, "no such queue")
+
+    async def fetch(self, state: MutableMapping[str, Any], request: Fetch) -> Fetched:
+        """Messages after ``after_seq`` (not deleted), waiting up to ``wait_ms`` for one.
+
+        Raises:
+            RequestRefused: NOT_FOUND when the connection does not own the queue.
+        """
+        self._require_owner(state, request.recipient_key)
+        limit = max(1, min(request.limit or self.config.fetch_max_messages,
+                           self.config.fetch_max_messages))
+        wait = min(request.wait_ms, self.config.max_wait_ms) / 1000.0
+        deadline = trio.current_time() + wait
+        while True:
+            # Register before reading, so an enqueue landing between the read and the wait
+            # still wakes us.
+            waiters = self._waiters.get(request.recipient_key)
+            if waiters is None:
+                waiters = self._waiters[request.recipient_key] = _Waiters()
+            waiters.count += 1
+            try:
+                found = await self.store.fetch(request.recipient_key, request.after_seq, limit)
+                if found or trio.current_time() >= deadline:
+                    break
+                with trio.move_on_at(deadline):
+                    await waiters.event.wait()
+            finally:
+                waiters.count -= 1
+                if (
+                    waiters.count == 0
+                    and self._waiters.get(request.recipient_key) is waiters
+                ):
+                    del self._waiters[request.recipient_key]
+        return Fetched(
+            messages=tuple(
+                QueuedMessage(seq=m.seq, message_id=m.message_id, payload=m.payload)
+                for m in found
+            )
+        )
+
+    async def ack(self, state: MutableMapping[str, Any], request: Ack) -> Acked:
+        """Delete every message with ``seq <= up_to_seq``.
+
+        Raises:
+            RequestRefused: NOT_FOUND when the connection does not own the queue.
+        """
+        self._require_owner(state, request.recipient_key)
+        return Acked(removed=await self.store.ack(request.recipient_key, request.up_to_seq))
+
+    async def count_queue(self, state: MutableMapping[str, Any], request: CountQueue) -> QueueCount:
+        """Messages waiting in the caller's own queue."""
+        self._require_owner(state, request.recipient_key)
+        return QueueCount(count=await self.store.count_queue(request.recipient_key))

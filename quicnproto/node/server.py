@@ -1,0 +1,364 @@
+"""The node: QUIC listener, request dispatch and structured logs.
+
+One request per QUIC stream::
+
+    client                                  node (handle_stream)
+    open stream                             read one frame (deadline: request_deadline)
+    frame(Envelope{request}) + FIN   --->   wire.decode_request (traversal/nesting limits)
+                                            dispatch to AuthService / DeliveryService
+                                     <---   frame(Envelope{response | error}) + FIN
+
+A long-poll fetch simply answers later. Every failure of one request becomes an error response
+with an :class:`ErrorCode` (or, when even that cannot be written, a stream reset); the handler
+never raises into the transport, so one bad client cannot stop the node (STYLE §5.6,
+VALIDATION SRV-FR-07). Only failures of the node itself (socket, store at start-up) end
+:func:`serve`.
+
+Logs: one record per request with a node-local request number (``rid``), the client's request
+id, the connection id, the request kind, the outcome code and the duration. Payloads, keys,
+signatures, nonces and KeyPackages are never logged. :func:`configure_logging` selects plain
+text or JSON lines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sys
+import time
+from collections.abc import MutableMapping
+from functools import partial
+from typing import Any
+
+import trio
+
+from quicnproto import __version__
+from quicnproto.config import NodeConfig
+from quicnproto.errors import ErrorCode, ProtocolError, QuicnprotoError, StoreError
+from quicnproto.node.auth_service import AuthService
+from quicnproto.node.delivery_service import DeliveryService
+from quicnproto.node.store import RequestRefused, StoreLimits, ThreadedStore, open_sqlite_store
+from quicnproto.transport.frames import read_frame, write_frame
+from quicnproto.transport.quic import QuicStream, TransportLimits, serve_quic
+from quicnproto.transport.tls import ensure_node_certificate
+from quicnproto.wire import (
+    Ack,
+    Authenticate,
+    CountKeyPackages,
+    CountQueue,
+    Enqueue,
+    ErrorResponse,
+    Fetch,
+    FetchKeyPackage,
+    GetChallenge,
+    Ping,
+    Pong,
+    Request,
+    Response,
+    UploadKeyPackage,
+    decode_request,
+    encode_answer,
+    peek_request_id,
+)
+
+logger = logging.getLogger("quicnproto.node")
+
+PURGE_INTERVAL = 3600.0
+"""Seconds between sweeps of expired idempotency records."""
+
+_REQUEST_KINDS = {
+    Ping: "ping",
+    GetChallenge: "get_challenge",
+    Authenticate: "authenticate",
+    UploadKeyPackage: "upload_key_package",
+    FetchKeyPackage: "fetch_key_package",
+    CountKeyPackages: "count_key_packages",
+    Enqueue: "enqueue",
+    Fetch: "fetch",
+    Ack: "ack",
+    CountQueue: "count_queue",
+}
+
+
+# --- logging ----------------------------------------------------------------------------------
+
+
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+) | {"message", "asctime", "taskName"}
+
+
+def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """Structured fields of a record: our ``fields`` dict plus any other ``extra`` keys."""
+    found: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if key == "fields" and isinstance(value, dict):
+            found.update(value)
+        elif key not in _STANDARD_ATTRS and key != "fields":
+            found[key] = value
+    return found
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, event and the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update(_record_fields(record))
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = record.exc_info[0].__name__
+        return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+class PlainFormatter(logging.Formatter):
+    """``time level event key=value ...``; exception type names only, never tracebacks' data."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        parts = [stamp, record.levelname.lower(), record.getMessage()]
+        parts.extend(f"{k}={v}" for k, v in _record_fields(record).items())
+        if record.exc_info and record.exc_info[0] is not None:
+            parts.append(f"exception={record.exc_info[0].__name__}")
+        return " ".join(parts)
+
+
+def configure_logging(*, json_lines: bool = False, level: str = "INFO", stream: Any = None) -> None:
+    """Send ``quicnproto`` logs to ``stream`` (default stderr) as plain text or JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonLinesFormatter() if json_lines else PlainFormatter())
+    root = logging.getLogger("quicnproto")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def log_event(level: int, event: str, **fields: Any) -> None:
+    """Log ``event`` with structured ``fields`` (callers pass no payloads or keys)."""
+    if logger.isEnabledFor(level):
+        logger.log(level, event, extra={"fields": fields})
+
+
+# --- the node ---------------------------------------------------------------------------------
+
+
+class Node:
+    """Dispatches decoded requests to the services and answers streams.
+
+    Args:
+        config: the node configuration.
+        store: the opened store.
+    """
+
+    def __init__(self, config: NodeConfig, store: ThreadedStore) -> None:
+        self.config = config
+        self.store = store
+        self.auth = AuthService(store, config)
+        self.delivery = DeliveryService(store, config)
+        self._rids = itertools.count(1)
+
+    async def dispatch(self, state: MutableMapping[str, Any], request: Request) -> Response:
+        """Run one request against the services.
+
+        Raises:
+            RequestRefused: the request is refused with a code.
+            StoreError: the store failed.
+        """
+        if isinstance(request, Ping):
+            return Pong(version=__version__, time_ms=int(time.time() * 1000))
+        if isinstance(request, GetChallenge):
+            return self.auth.get_challenge(state)
+        if isinstance(request, Authenticate):
+            return self.auth.authenticate(state, request)
+        if isinstance(request, UploadKeyPackage):
+            return await self.auth.upload_key_package(state, request)
+        if isinstance(request, FetchKeyPackage):
+            return await self.auth.fetch_key_package(state, request)
+        if isinstance(request, CountKeyPackages):
+            return await self.auth.count_key_packages(state, request)
+        if isinstance(request, Enqueue):
+            return await self.delivery.enqueue(state, request)
+        if isinstance(request, Fetch):
+            return await self.delivery.fetch(state, request)
+        if isinstance(request, Ack):
+            return await self.delivery.ack(state, request)
+        if isinstance(request, CountQueue):
+            return await self.delivery.count_queue(state, request)
+        raise RequestRefused(ErrorCode.UNSUPPORTED, "unknown request")
+
+    async def answer(
+        self, state: MutableMapping[str, Any], frame: bytes
+    ) -> tuple[int, str, Response | ErrorResponse]:
+        """Decode ``frame`` and produce the answer; never raises for a bad request.
+
+        Returns:
+            ``(request_id, kind, answer)``.
+        """
+        try:
+            request_id, request = decode_request(frame, nesting_limit=self.config.nesting_limit)
+        except ProtocolError as exc:
+            return peek_request_id(frame), "malformed", ErrorResponse(exc.code, "malformed request")
+        kind = _REQUEST_KINDS.get(type(request), "unknown")
+        try:
+            return request_id, kind, await self.dispatch(state, request)
+        except RequestRefused as exc:
+            return request_id, kind, ErrorResponse(exc.code, exc.detail)
+        except StoreError:
+            log_event(logging.ERROR, "store_error", kind=kind)
+            return request_id, kind, ErrorResponse(ErrorCode.UNAVAILABLE, "store unavailable")
+
+    async def handle_stream(self, stream: QuicStream) -> None:
+        """Serve one request stream. Never raises (except cancellation)."""
+        rid = next(self._rids)
+        started = trio.current_time()
+        conn_id = stream.connection.id
+        request_id, kind = 0, "none"
+        code = ErrorCode.NO_ERROR
+        try:
+            try:
+                frame = await read_frame(
+                    stream,
+                    self.config.max_frame_size,
+                    trio.current_time() + self.config.request_deadline,
+                )
+            except ProtocolError as exc:
+                # Oversize header, truncated stream, or too slow (SRV-FR-01, SRV-Q-03).
+                kind = "bad_frame"
+                code = exc.code
+                await self._send(stream, 0, ErrorResponse(code, "bad frame"))
+                return
+            request_id, kind, answer = await self.answer(stream.connection.state, frame)
+            if isinstance(answer, ErrorResponse):
+                code = answer.code
+            await self._send(stream, request_id, answer)
+        except trio.Cancelled:
+            raise
+        except (QuicnprotoError, trio.BrokenResourceError, trio.ClosedResourceError):
+            # The peer went away or reset the stream; nothing to answer.
+            code = ErrorCode.UNAVAILABLE
+        except Exception:
+            # STYLE §5.6: a bug in one handler is logged (type only) and answered, never fatal.
+            code = ErrorCode.INTERNAL
+            logger.error(
+                "handler_failed", exc_info=True, extra={"fields": {"rid": rid, "kind": kind}}
+            )
+            try:
+                stream.reset(int(ErrorCode.INTERNAL))
+            except Exception:  # noqa: S110 - the stream may already be gone
+                pass
+        finally:
+            log_event(
+                logging.INFO,
+                "request",
+                rid=rid,
+                request_id=request_id,
+                conn=conn_id,
+                kind=kind,
+                code=code.name.lower(),
+                ms=round((trio.current_time() - started) * 1000, 3),
+            )
+
+    async def _send(
+        self, stream: QuicStream, request_id: int, answer: Response | ErrorResponse
+    ) -> None:
+        await write_frame(stream, encode_answer(request_id, answer), end_stream=True)
+
+    async def purge_loop(self) -> None:
+        """Forget old idempotency records once per :data:`PURGE_INTERVAL`."""
+        while True:
+            await trio.sleep(PURGE_INTERVAL)
+            try:
+                removed = await self.store.purge()
+                log_event(logging.INFO, "purged", records=removed)
+            except StoreError:
+                log_event(logging.ERROR, "purge_failed")
+
+
+def transport_limits(config: NodeConfig) -> TransportLimits:
+    """The transport's caps derived from the node configuration (VALIDATION §5.7)."""
+    return TransportLimits(
+        max_streams_per_connection=config.max_streams_per_connection,
+        max_connections_per_address=config.max_connections_per_address,
+        max_stream_buffer=config.max_frame_size + 64,
+        idle_timeout=config.idle_timeout,
+        max_connection_age=config.max_connection_age,
+    )
+
+
+def _prepare_files(config: NodeConfig) -> tuple[bytes, bytes]:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    for path in (config.cert_path, config.key_path, config.db_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return ensure_node_certificate(config.cert_path, config.key_path)
+
+
+async def serve(
+    config: NodeConfig, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a node until cancelled.
+
+    Creates the data directory, writes a self-signed certificate and key there on first start
+    (if missing), opens (and migrates) the SQLite store, then listens for QUIC connections.
+
+    Args:
+        config: what to bind, where the files live, and the limits.
+        task_status: receives the bound ``(host, port)`` once the node accepts connections.
+
+    Raises:
+        ConfigError: bad configuration or certificate files.
+        StoreError: the database cannot be opened.
+        OSError: the socket cannot be bound.
+
+    Cancellation:
+        Cancelling the surrounding scope stops the listener, abandons in-flight requests (a
+        store transaction already running in a worker thread still commits or rolls back),
+        and closes the store.
+
+    Resource handling:
+        The UDP socket belongs to the transport; the store's connections are closed on exit.
+    """
+    config.validate()
+    cert, key = await trio.to_thread.run_sync(_prepare_files, config)
+    limits = StoreLimits(
+        queue_max_messages=config.queue_max_messages,
+        queue_max_bytes=config.queue_max_bytes,
+        key_packages_per_identity=config.key_packages_per_identity,
+        dedupe_retention=config.dedupe_retention,
+    )
+    store = await trio.to_thread.run_sync(
+        partial(open_sqlite_store, config.db_path, limits, threads=config.store_threads)
+    )
+    node = Node(config, store)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(node.purge_loop)
+            address = await nursery.start(
+                partial(
+                    serve_quic,
+                    config.host,
+                    config.port,
+                    certificate=cert,
+                    private_key=key,
+                    alpn=config.alpn,
+                    handler=node.handle_stream,
+                    limits=transport_limits(config),
+                )
+            )
+            log_event(
+                logging.INFO,
+                "listening",
+                host=address[0],
+                port=address[1],
+                version=__version__,
+            )
+            task_status.started(address)
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.aclose()

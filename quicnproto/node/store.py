@@ -1,0 +1,646 @@
+"""The node's durable state on SQLite: delivery queues, the commit table and KeyPackages.
+
+Two layers:
+
+* :class:`SQLiteBackend` is synchronous and thread-safe. Every public method is one logical
+  operation and runs in exactly one SQLite transaction (``BEGIN IMMEDIATE`` for writes), so a
+  crash leaves either all or none of it (VALIDATION SRV-CR-01..03). The database runs in WAL mode
+  with ``synchronous=FULL``: once a write method returns, its transaction is on disk and survives
+  ``kill -9``. Connections come from a small pool, one per call, created with
+  ``check_same_thread=False``.
+* :class:`ThreadedStore` implements the async :class:`Store` interface the services use by
+  running a backend's methods in Trio worker threads (``trio.to_thread.run_sync``, bounded by a
+  ``CapacityLimiter``). Another backend only needs the methods of :class:`Backend`.
+
+Schema changes are migrations keyed by ``PRAGMA user_version``: a database newer than this code is
+refused with :class:`StoreError` rather than misread.
+
+Tables::
+
+    queues(recipient, last_seq, count, bytes)        one row per recipient ever enqueued to
+    messages(recipient, seq, message_id, payload)    unacknowledged messages, seq > 0 increasing
+    sent(sender, message_id, digest, seqs)           idempotency record of every enqueue
+    commits(group_id, epoch, sender, message_id)     first Commit per (group, epoch), forever
+    key_packages(identity, ref, package, ...)        the KeyPackage directory
+    consumed_key_packages(ref)                       refs handed out, never accepted again
+
+Contract: methods raise :class:`StoreError` for SQLite failures (including a full disk, which
+callers treat as retryable) and :class:`RequestRefused` for requests the data forbids (quota,
+stale commit, reused id); nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import trio
+
+from quicnproto.errors import ErrorCode, QuicnprotoError, StoreError
+
+T = TypeVar("T")
+
+MAX_SQL_INT = 2**63 - 1
+"""SQLite integers are signed 64-bit; larger client values are clamped to this."""
+
+
+class RequestRefused(QuicnprotoError):
+    """The node refuses a request for a reason it may tell the client (sent as an error response).
+
+    Attributes:
+        code: the :class:`ErrorCode` to answer with.
+        detail: a short, secret-free reason.
+    """
+
+    def __init__(self, code: ErrorCode, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code.name.lower()}: {detail}" if detail else code.name.lower())
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One queued message as returned by fetch."""
+
+    seq: int
+    message_id: bytes
+    payload: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """The quotas the store enforces inside its transactions."""
+
+    queue_max_messages: int = 10_000
+    queue_max_bytes: int = 100 * 1024 * 1024
+    key_packages_per_identity: int = 200
+    dedupe_retention: float = 7 * 24 * 3600.0
+
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # user_version 1
+    (
+        """CREATE TABLE queues (
+            recipient BLOB PRIMARY KEY,
+            last_seq INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            bytes INTEGER NOT NULL
+        )""",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            recipient BLOB NOT NULL,
+            seq INTEGER NOT NULL,
+            message_id BLOB NOT NULL,
+            payload BLOB NOT NULL,
+            enqueued_at REAL NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX messages_by_recipient ON messages(recipient, seq)",
+        """CREATE TABLE sent (
+            sender BLOB NOT NULL,
+            message_id BLOB NOT NULL,
+            digest BLOB NOT NULL,
+            seqs TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (sender, message_id)
+        )""",
+        "CREATE INDEX sent_by_age ON sent(created_at)",
+        """CREATE TABLE commits (
+            group_id BLOB NOT NULL,
+            epoch INTEGER NOT NULL,
+            sender BLOB NOT NULL,
+            message_id BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (group_id, epoch)
+        )""",
+        """CREATE TABLE key_packages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            identity BLOB NOT NULL,
+            ref BLOB NOT NULL UNIQUE,
+            package BLOB NOT NULL,
+            last_resort INTEGER NOT NULL,
+            not_after INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX key_packages_by_identity ON key_packages(identity, last_resort, id)",
+        """CREATE TABLE consumed_key_packages (
+            ref BLOB PRIMARY KEY,
+            consumed_at REAL NOT NULL
+        )""",
+    ),
+)
+"""Schema migrations; entry ``i`` takes the database from ``user_version`` i to i + 1."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def enqueue_digest(recipients: Sequence[bytes], payload: bytes) -> bytes:
+    """What an idempotent retry must repeat exactly: the recipients and the payload."""
+    h = hashlib.sha256()
+    h.update(len(recipients).to_bytes(4, "big"))
+    for r in recipients:
+        h.update(len(r).to_bytes(4, "big") + r)
+    h.update(payload)
+    return h.digest()
+
+
+class Backend(Protocol):
+    """The synchronous operations a store backend provides (each one transaction)."""
+
+    def enqueue(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None,
+        now: float,
+    ) -> tuple[int, ...]: ...
+
+    def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]: ...
+
+    def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
+
+    def count_queue(self, recipient: bytes) -> int: ...
+
+    def add_key_package(
+        self,
+        identity: bytes,
+        ref: bytes,
+        package: bytes,
+        last_resort: bool,
+        not_after: int,
+        now: float,
+    ) -> None: ...
+
+    def claim_key_package(self, identity: bytes, now: float) -> tuple[bytes, bool] | None: ...
+
+    def count_key_packages(self, identity: bytes, now: float) -> int: ...
+
+    def purge(self, now: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteBackend:
+    """SQLite implementation of :class:`Backend` (see the module docstring).
+
+    Args:
+        path: the database file; created with its schema when missing.
+        limits: quotas enforced inside transactions.
+
+    Raises:
+        StoreError: the file cannot be opened, or its schema is newer than this code.
+    """
+
+    def __init__(self, path: Path | str, limits: StoreLimits | None = None) -> None:
+        self.path = Path(path)
+        self.limits = limits or StoreLimits()
+        self._pool: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        with self._guard():
+            conn = self._acquire()
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                self._migrate(conn)
+            finally:
+                self._release(conn)
+
+    # -- connections and transactions
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _acquire(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise StoreError("store is closed")
+            if self._pool:
+                return self._pool.pop()
+        conn = self._connect()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._closed:
+                conn.close()
+            else:
+                self._pool.append(conn)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._guard():
+            conn = self._acquire()
+            try:
+                yield conn
+            finally:
+                self._release(conn)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+        with self._guard():
+            conn = self._acquire()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                self._release(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {version} is newer than this node ({SCHEMA_VERSION})"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(target)}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """The database's ``user_version``."""
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection; later calls raise :class:`StoreError`."""
+        with self._lock:
+            self._closed = True
+            conns, self._all, self._pool = self._all, [], []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    # -- delivery
+
+    def enqueue(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None,
+        now: float,
+    ) -> tuple[int, ...]:
+        """Store ``payload`` in every recipient's queue, or in none.
+
+        A retry of an earlier (sender, message_id) with the same recipients and payload stores
+        nothing and returns the original sequence numbers (VALIDATION SRV-DEL-02). With
+        ``commit=(group_id, epoch)``, only the first message for that pair is accepted
+        (RFC 9420 §14; SRV-DEL-05); the table survives restarts (SRV-CR-06).
+
+        Raises:
+            RequestRefused: CONFLICT (id reused for different content), STALE (another Commit
+                won the epoch), QUOTA_EXCEEDED (some recipient's queue is full).
+            StoreError: SQLite failed; nothing was stored.
+        """
+        digest = enqueue_digest(recipients, payload)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT digest, seqs FROM sent WHERE sender = ? AND message_id = ?",
+                (sender, message_id),
+            ).fetchone()
+            if row is not None:
+                if not hmac.compare_digest(row[0], digest):
+                    raise RequestRefused(ErrorCode.CONFLICT, "message id reused")
+                return tuple(int(s) for s in json.loads(row[1]))
+            if commit is not None:
+                group_id, epoch = commit
+                winner = conn.execute(
+                    "SELECT sender, message_id FROM commits WHERE group_id = ? AND epoch = ?",
+                    (group_id, min(epoch, MAX_SQL_INT)),
+                ).fetchone()
+                if winner is not None:
+                    raise RequestRefused(ErrorCode.STALE, "epoch already committed")
+                conn.execute(
+                    "INSERT INTO commits (group_id, epoch, sender, message_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (group_id, min(epoch, MAX_SQL_INT), sender, message_id, now),
+                )
+            seqs: list[int] = []
+            size = len(payload)
+            for recipient in recipients:
+                conn.execute(
+                    "INSERT OR IGNORE INTO queues (recipient, last_seq, count, bytes)"
+                    " VALUES (?, 0, 0, 0)",
+                    (recipient,),
+                )
+                last_seq, count, used = conn.execute(
+                    "SELECT last_seq, count, bytes FROM queues WHERE recipient = ?",
+                    (recipient,),
+                ).fetchone()
+                if (
+                    count + 1 > self.limits.queue_max_messages
+                    or used + size > self.limits.queue_max_bytes
+                ):
+                    raise RequestRefused(ErrorCode.QUOTA_EXCEEDED, "recipient queue full")
+                seq = last_seq + 1
+                conn.execute(
+                    "INSERT INTO messages (recipient, seq, message_id, payload, enqueued_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (recipient, seq, message_id, payload, now),
+                )
+                conn.execute(
+                    "UPDATE queues SET last_seq = ?, count = count + 1, bytes = bytes + ?"
+                    " WHERE recipient = ?",
+                    (seq, size, recipient),
+                )
+                seqs.append(seq)
+            conn.execute(
+                "INSERT INTO sent (sender, message_id, digest, seqs, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (sender, message_id, digest, json.dumps(seqs), now),
+            )
+            return tuple(seqs)
+
+    def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages with ``seq > after_seq``, oldest first; deletes nothing."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, message_id, payload FROM messages"
+                " WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (recipient, min(after_seq, MAX_SQL_INT), limit),
+            ).fetchall()
+        return [StoredMessage(int(s), bytes(m), bytes(p)) for s, m, p in rows]
+
+    def ack(self, recipient: bytes, up_to_seq: int) -> int:
+        """Delete every message with ``seq <= up_to_seq``; returns how many went."""
+        up_to = min(up_to_seq, MAX_SQL_INT)
+        with self._write() as conn:
+            count, used = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
+                " WHERE recipient = ? AND seq <= ?",
+                (recipient, up_to),
+            ).fetchone()
+            if count:
+                conn.execute(
+                    "DELETE FROM messages WHERE recipient = ? AND seq <= ?", (recipient, up_to)
+                )
+                conn.execute(
+                    "UPDATE queues SET count = count - ?, bytes = bytes - ? WHERE recipient = ?",
+                    (count, used, recipient),
+                )
+            return int(count)
+
+    def count_queue(self, recipient: bytes) -> int:
+        """Messages waiting for ``recipient``."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count FROM queues WHERE recipient = ?", (recipient,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- KeyPackages
+
+    def add_key_package(
+        self,
+        identity: bytes,
+        ref: bytes,
+        package: bytes,
+        last_resort: bool,
+        not_after: int,
+        now: float,
+    ) -> None:
+        """Add a validated KeyPackage for ``identity``.
+
+        Re-uploading a package still stored is a no-op; one already handed out is refused
+        (VALIDATION SRV-KP-04). A new last-resort package replaces the previous one.
+
+        Raises:
+            RequestRefused: CONFLICT (already consumed, or stored for another identity),
+                QUOTA_EXCEEDED (too many stored for this identity).
+            StoreError: SQLite failed.
+        """
+        with self._write() as conn:
+            if conn.execute(
+                "SELECT 1 FROM consumed_key_packages WHERE ref = ?", (ref,)
+            ).fetchone():
+                raise RequestRefused(ErrorCode.CONFLICT, "key package already used")
+            existing = conn.execute(
+                "SELECT identity FROM key_packages WHERE ref = ?", (ref,)
+            ).fetchone()
+            if existing is not None:
+                if bytes(existing[0]) != identity:
+                    raise RequestRefused(ErrorCode.CONFLICT, "key package already stored")
+                return
+            conn.execute(
+                "DELETE FROM key_packages WHERE identity = ? AND not_after < ?",
+                (identity, int(now)),
+            )
+            if last_resort:
+                conn.execute(
+                    "DELETE FROM key_packages WHERE identity = ? AND last_resort = 1", (identity,)
+                )
+            (stored,) = conn.execute(
+                "SELECT COUNT(*) FROM key_packages WHERE identity = ?", (identity,)
+            ).fetchone()
+            if stored >= self.limits.key_packages_per_identity:
+                raise RequestRefused(ErrorCode.QUOTA_EXCEEDED, "too many key packages")
+            conn.execute(
+                "INSERT INTO key_packages"
+                " (identity, ref, package, last_resort, not_after, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (identity, ref, package, int(last_resort), min(not_after, MAX_SQL_INT), now),
+            )
+
+    def claim_key_package(self, identity: bytes, now: float) -> tuple[bytes, bool] | None:
+        """Hand out one unexpired KeyPackage of ``identity`` exactly once.
+
+        The oldest single-use package is deleted in the same transaction that reads it, so
+        concurrent claimers never get the same one (VALIDATION SRV-KP-02). When none is left, the
+        last-resort package is returned and kept (RFC 9420 §16.8; SRV-KP-03). Expired packages
+        are never served (SRV-KP-05).
+
+        Returns:
+            ``(package, last_resort)``, or None when nothing is available.
+        """
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM key_packages WHERE identity = ? AND not_after < ?",
+                (identity, int(now)),
+            )
+            row = conn.execute(
+                "SELECT id, ref, package FROM key_packages"
+                " WHERE identity = ? AND last_resort = 0 ORDER BY id LIMIT 1",
+                (identity,),
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM key_packages WHERE id = ?", (row[0],))
+                conn.execute(
+                    "INSERT OR IGNORE INTO consumed_key_packages (ref, consumed_at) VALUES (?, ?)",
+                    (row[1], now),
+                )
+                return bytes(row[2]), False
+            row = conn.execute(
+                "SELECT package FROM key_packages WHERE identity = ? AND last_resort = 1",
+                (identity,),
+            ).fetchone()
+            if row is not None:
+                return bytes(row[0]), True
+            return None
+
+    def count_key_packages(self, identity: bytes, now: float) -> int:
+        """Unexpired single-use KeyPackages left for ``identity``."""
+        with self._read() as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM key_packages"
+                " WHERE identity = ? AND last_resort = 0 AND not_after >= ?",
+                (identity, int(now)),
+            ).fetchone()
+        return int(count)
+
+    def purge(self, now: float) -> int:
+        """Forget idempotency records older than the retention; returns how many went."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM sent WHERE created_at < ?", (now - self.limits.dedupe_retention,)
+            )
+            return int(cur.rowcount)
+
+
+class Store(Protocol):
+    """The async store interface the node's services use."""
+
+    async def enqueue(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None = None,
+    ) -> tuple[int, ...]: ...
+
+    async def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]: ...
+
+    async def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
+
+    async def count_queue(self, recipient: bytes) -> int: ...
+
+    async def add_key_package(
+        self, identity: bytes, ref: bytes, package: bytes, last_resort: bool, not_after: int
+    ) -> None: ...
+
+    async def claim_key_package(self, identity: bytes) -> tuple[bytes, bool] | None: ...
+
+    async def count_key_packages(self, identity: bytes) -> int: ...
+
+    async def purge(self) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ThreadedStore:
+    """:class:`Store` over any synchronous :class:`Backend`, run in Trio worker threads.
+
+    Calls are not abandoned on cancellation: a transaction that started finishes (committed or
+    rolled back) before the caller sees the cancellation, so the database never depends on where
+    a cancel landed.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        threads: int = 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self._limiter = trio.CapacityLimiter(threads)
+        self._clock = clock
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    async def enqueue(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None = None,
+    ) -> tuple[int, ...]:
+        return await self._run(
+            self.backend.enqueue, sender, recipients, payload, message_id, commit, self._clock()
+        )
+
+    async def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]:
+        return await self._run(self.backend.fetch, recipient, after_seq, limit)
+
+    async def ack(self, recipient: bytes, up_to_seq: int) -> int:
+        return await self._run(self.backend.ack, recipient, up_to_seq)
+
+    async def count_queue(self, recipient: bytes) -> int:
+        return await self._run(self.backend.count_queue, recipient)
+
+    async def add_key_package(
+        self, identity: bytes, ref: bytes, package: bytes, last_resort: bool, not_after: int
+    ) -> None:
+        await self._run(
+            self.backend.add_key_package,
+            identity,
+            ref,
+            package,
+            last_resort,
+            not_after,
+            self._clock(),
+        )
+
+    async def claim_key_package(self, identity: bytes) -> tuple[bytes, bool] | None:
+        return await self._run(self.backend.claim_key_package, identity, self._clock())
+
+    async def count_key_packages(self, identity: bytes) -> int:
+        return await self._run(self.backend.count_key_packages, identity, self._clock())
+
+    async def purge(self) -> int:
+        return await self._run(self.backend.purge, self._clock())
+
+    async def aclose(self) -> None:
+        await self._run(self.backend.close)
+
+
+def open_sqlite_store(
+    path: Path | str, limits: StoreLimits | None = None, *, threads: int = 8
+) -> ThreadedStore:
+    """Open (creating and migrating if needed) a SQLite store for use from Trio.
+
+    Raises:
+        StoreError: the database cannot be opened or is from a newer version.
+    """
+    return ThreadedStore(SQLiteBackend(path, limits), threads=threads)

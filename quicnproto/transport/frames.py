@@ -1,0 +1,64 @@
+"""Trio glue for length-prefixed frames (``quicnproto.rpc``) on a :class:`QuicStream`.
+
+``read_frame`` asks the stream for at most the bytes still missing from the current frame, so it
+never reads past a frame's end and a second call reads the next frame. The whole frame must
+arrive before ``deadline`` (VALIDATION.md SRV-FR-01, SRV-Q-03: slow senders cannot hold a
+handler forever).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import trio
+
+from quicnproto.errors import ErrorCode, ProtocolError
+from quicnproto.rpc import FrameDecoder, encode_frame
+
+__all__ = ["FrameStream", "read_frame", "write_frame"]
+
+_READ_CHUNK = 65536
+
+
+class FrameStream(Protocol):
+    """What the helpers need from a stream (``QuicStream`` provides it)."""
+
+    async def receive_some(self, max_bytes: int = 65536) -> bytes: ...
+
+    async def send_all(self, data: bytes, *, end_stream: bool = False) -> None: ...
+
+
+async def read_frame(stream: FrameStream, max_size: int, deadline: float = math.inf) -> bytes:
+    """Read exactly one frame from ``stream`` and return its payload.
+
+    Args:
+        stream: the stream to read.
+        max_size: the largest payload accepted, checked on the header before reading on.
+        deadline: absolute ``trio.current_time()`` by which the whole frame must have arrived.
+
+    Returns:
+        The payload.
+
+    Raises:
+        ProtocolError: ``FRAME_TOO_LARGE`` for an oversize header, ``MALFORMED`` if the
+            stream ends before a complete frame, ``TIMEOUT`` past the deadline.
+        TransportError: the stream was reset or the connection closed.
+    """
+    decoder = FrameDecoder(max_size)
+    with trio.move_on_at(deadline):
+        while True:
+            frame = decoder.next_frame()
+            if frame is not None:
+                return frame
+            data = await stream.receive_some(min(_READ_CHUNK, decoder.next_read_size()))
+            if not data:
+                decoder.receive_eof()
+                raise ProtocolError("stream ended before a frame")
+            decoder.receive_data(data)
+    raise ProtocolError("frame not received before the deadline", ErrorCode.TIMEOUT)
+
+
+async def write_frame(stream: FrameStream, payload: bytes, end_stream: bool = True) -> None:
+    """Write ``payload`` as one frame, by default finishing the stream with it."""
+    await stream.send_all(encode_frame(payload), end_stream=end_stream)

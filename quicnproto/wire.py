@@ -1,0 +1,516 @@
+"""The node's wire messages: Cap'n Proto envelopes mapped to plain Python values.
+
+``schemas/*.capnp`` is the only definition of the RPC. This module loads it once with pycapnp
+(serialization only; pycapnp's RPC needs asyncio) and converts between Cap'n Proto messages and
+the frozen dataclasses below, so nothing outside this module touches a capnp object::
+
+    frame bytes --decode_request--> (request_id, Request)      node side
+    (request_id, Response | ErrorResponse) --encode_answer--> frame bytes
+    frame bytes --decode_answer--> (request_id, Response | ErrorResponse)   client side
+
+Contract: the ``decode_*`` functions treat their input as hostile. They read the unpacked
+encoding only (no packed expansion bombs), with an explicit traversal limit proportional to the
+frame length and a small nesting limit (VALIDATION SRV-FR-02..04, -06), copy every field out
+while the reader is still open (SRV-FR-08) and raise only :class:`ProtocolError`. This module
+imports no trio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import capnp
+
+from quicnproto.errors import ErrorCode, ProtocolError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+"""Where ``envelope.capnp``, ``auth.capnp`` and ``delivery.capnp`` live."""
+
+DEFAULT_NESTING_LIMIT = 16  # VALIDATION §5.7: nesting 16
+TRAVERSAL_FACTOR = 2  # VALIDATION §5.7: traversal limit 2x the frame's words
+TRAVERSAL_SLACK_WORDS = 64  # room for the fixed-size part of tiny messages
+
+AUTH_CONTEXT = b"quicnproto auth v1\x00"
+"""Prefix of the bytes a client signs to answer an authentication challenge (domain separation)."""
+
+capnp.remove_import_hook()
+_envelope = capnp.load(str(SCHEMA_DIR / "envelope.capnp"), imports=[str(SCHEMA_DIR)])
+_Envelope = _envelope.Envelope
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Liveness check; needs no authentication."""
+
+
+@dataclass(frozen=True)
+class GetChallenge:
+    """Ask for a fresh nonce to sign (see :mod:`quicnproto.node.auth_service`)."""
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    """Prove possession of ``identity_key`` for the rest of this connection."""
+
+    identity_key: bytes
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class UploadKeyPackage:
+    """Publish a KeyPackage (RFC 9420 §10) for the authenticated ``identity_key``."""
+
+    identity_key: bytes
+    package: bytes = field(repr=False)
+    last_resort: bool = False
+
+
+@dataclass(frozen=True)
+class FetchKeyPackage:
+    """Claim one KeyPackage of ``identity_key`` (single use, RFC 9420 §16.8)."""
+
+    identity_key: bytes
+
+
+@dataclass(frozen=True)
+class CountKeyPackages:
+    """How many single-use KeyPackages the authenticated ``identity_key`` has left."""
+
+    identity_key: bytes
+
+
+@dataclass(frozen=True)
+class CommitEpoch:
+    """The (group, epoch) a handshake message commits to; first Commit wins (RFC 9420 §14)."""
+
+    group_id: bytes
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """Store ``payload`` in every recipient's queue, atomically and idempotently."""
+
+    recipients: tuple[bytes, ...]
+    payload: bytes = field(repr=False)
+    message_id: bytes
+    commit: CommitEpoch | None = None
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Read (without deleting) messages with ``seq > after_seq``; long-poll up to ``wait_ms``."""
+
+    recipient_key: bytes
+    after_seq: int = 0
+    limit: int = 100
+    wait_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Delete every message of the queue with ``seq <= up_to_seq``."""
+
+    recipient_key: bytes
+    up_to_seq: int
+
+
+@dataclass(frozen=True)
+class CountQueue:
+    """How many messages wait in the authenticated recipient's queue."""
+
+    recipient_key: bytes
+
+
+Request = (
+    Ping
+    | GetChallenge
+    | Authenticate
+    | UploadKeyPackage
+    | FetchKeyPackage
+    | CountKeyPackages
+    | Enqueue
+    | Fetch
+    | Ack
+    | CountQueue
+)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pong:
+    version: str
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class Challenge:
+    nonce: bytes
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    identity_key: bytes
+
+
+@dataclass(frozen=True)
+class KeyPackageUploaded:
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class KeyPackageFetched:
+    package: bytes = field(repr=False)
+    last_resort: bool = False
+
+
+@dataclass(frozen=True)
+class KeyPackageCount:
+    count: int
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    seqs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    seq: int
+    message_id: bytes
+    payload: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    messages: tuple[QueuedMessage, ...]
+
+
+@dataclass(frozen=True)
+class Acked:
+    removed: int
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    count: int
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    """The node refused or failed the request; ``detail`` is short and secret-free."""
+
+    code: ErrorCode
+    detail: str = ""
+
+
+Response = (
+    Pong
+    | Challenge
+    | Authenticated
+    | KeyPackageUploaded
+    | KeyPackageFetched
+    | KeyPackageCount
+    | Enqueued
+    | Fetched
+    | Acked
+    | QueueCount
+)
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def _set_data_list(builder: Any, name: str, items: tuple[bytes, ...]) -> None:
+    lst = builder.init(name, len(items))
+    for i, item in enumerate(items):
+        lst[i] = item
+
+
+def _fill_request(req: Any, body: Request) -> None:
+    if isinstance(body, Ping):
+        req.ping = None
+    elif isinstance(body, GetChallenge):
+        req.getChallenge = None
+    elif isinstance(body, Authenticate):
+        b = req.init("authenticate")
+        b.identityKey = body.identity_key
+        b.signature = body.signature
+    elif isinstance(body, UploadKeyPackage):
+        b = req.init("uploadKeyPackage")
+        b.identityKey = body.identity_key
+        b.package = body.package
+        b.lastResort = body.last_resort
+    elif isinstance(body, FetchKeyPackage):
+        req.init("fetchKeyPackage").identityKey = body.identity_key
+    elif isinstance(body, CountKeyPackages):
+        req.init("countKeyPackages").identityKey = body.identity_key
+    elif isinstance(body, Enqueue):
+        b = req.init("enqueue")
+        _set_data_list(b, "recipients", body.recipients)
+        b.payload = body.payload
+        b.messageId = body.message_id
+        if body.commit is None:
+            b.commit.none = None
+        else:
+            h = b.commit.init("handshake")
+            h.groupId = body.commit.group_id
+            h.epoch = body.commit.epoch
+    elif isinstance(body, Fetch):
+        b = req.init("fetch")
+        b.recipientKey = body.recipient_key
+        b.afterSeq = body.after_seq
+        b.limit = body.limit
+        b.waitMs = body.wait_ms
+    elif isinstance(body, Ack):
+        b = req.init("ack")
+        b.recipientKey = body.recipient_key
+        b.upToSeq = body.up_to_seq
+    elif isinstance(body, CountQueue):
+        req.init("countQueue").recipientKey = body.recipient_key
+    else:
+        raise TypeError(f"not a request: {type(body).__name__}")
+
+
+def _fill_response(resp: Any, body: Response) -> None:
+    if isinstance(body, Pong):
+        b = resp.init("ping")
+        b.version = body.version
+        b.timeMs = body.time_ms
+    elif isinstance(body, Challenge):
+        resp.init("challenge").nonce = body.nonce
+    elif isinstance(body, Authenticated):
+        resp.init("authenticate").identityKey = body.identity_key
+    elif isinstance(body, KeyPackageUploaded):
+        resp.init("uploadKeyPackage").fingerprint = body.fingerprint
+    elif isinstance(body, KeyPackageFetched):
+        b = resp.init("fetchKeyPackage")
+        b.package = body.package
+        b.lastResort = body.last_resort
+    elif isinstance(body, KeyPackageCount):
+        resp.init("countKeyPackages").count = body.count
+    elif isinstance(body, Enqueued):
+        lst = resp.init("enqueue").init("seqs", len(body.seqs))
+        for i, seq in enumerate(body.seqs):
+            lst[i] = seq
+    elif isinstance(body, Fetched):
+        lst = resp.init("fetch").init("messages", len(body.messages))
+        for i, msg in enumerate(body.messages):
+            lst[i].seq = msg.seq
+            lst[i].messageId = msg.message_id
+            lst[i].payload = msg.payload
+    elif isinstance(body, Acked):
+        resp.init("ack").removed = body.removed
+    elif isinstance(body, QueueCount):
+        resp.init("countQueue").count = body.count
+    else:
+        raise TypeError(f"not a response: {type(body).__name__}")
+
+
+def encode_request(request_id: int, body: Request) -> bytes:
+    """Encode one request envelope (unpacked Cap'n Proto, ready for a frame).
+
+    Raises:
+        ProtocolError: a field is out of range (e.g. a negative sequence number).
+    """
+    try:
+        msg = _Envelope.new_message(requestId=request_id)
+        _fill_request(msg.init("request"), body)
+        return bytes(msg.to_bytes())
+    except TypeError:
+        raise
+    except Exception as exc:  # capnp raises KjException/ValueError/OverflowError on bad values
+        raise ProtocolError("cannot encode request", ErrorCode.INVALID) from exc
+
+
+def encode_answer(request_id: int, body: Response | ErrorResponse) -> bytes:
+    """Encode one response or error envelope.
+
+    Raises:
+        ProtocolError: a field is out of range.
+    """
+    try:
+        msg = _Envelope.new_message(requestId=request_id)
+        if isinstance(body, ErrorResponse):
+            err = msg.init("error")
+            err.code = int(body.code)
+            err.detail = body.detail
+        else:
+            _fill_response(msg.init("response"), body)
+        return bytes(msg.to_bytes())
+    except TypeError:
+        raise
+    except Exception as exc:
+        raise ProtocolError("cannot encode response", ErrorCode.INTERNAL) from exc
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+
+def traversal_limit_for(frame_length: int) -> int:
+    """Traversal limit in words for a frame of ``frame_length`` bytes (SRV-FR-03)."""
+    return TRAVERSAL_FACTOR * (frame_length // 8) + TRAVERSAL_SLACK_WORDS
+
+
+def _data_list(reader: Any) -> tuple[bytes, ...]:
+    return tuple(bytes(item) for item in reader)
+
+
+def _read_request(req: Any) -> Request:
+    kind = req.which()
+    if kind == "ping":
+        return Ping()
+    if kind == "getChallenge":
+        return GetChallenge()
+    if kind == "authenticate":
+        a = req.authenticate
+        return Authenticate(identity_key=bytes(a.identityKey), signature=bytes(a.signature))
+    if kind == "uploadKeyPackage":
+        u = req.uploadKeyPackage
+        return UploadKeyPackage(
+            identity_key=bytes(u.identityKey),
+            package=bytes(u.package),
+            last_resort=bool(u.lastResort),
+        )
+    if kind == "fetchKeyPackage":
+        return FetchKeyPackage(identity_key=bytes(req.fetchKeyPackage.identityKey))
+    if kind == "countKeyPackages":
+        return CountKeyPackages(identity_key=bytes(req.countKeyPackages.identityKey))
+    if kind == "enqueue":
+        e = req.enqueue
+        commit: CommitEpoch | None = None
+        if e.commit.which() == "handshake":
+            h = e.commit.handshake
+            commit = CommitEpoch(group_id=bytes(h.groupId), epoch=int(h.epoch))
+        return Enqueue(
+            recipients=_data_list(e.recipients),
+            payload=bytes(e.payload),
+            message_id=bytes(e.messageId),
+            commit=commit,
+        )
+    if kind == "fetch":
+        f = req.fetch
+        return Fetch(
+            recipient_key=bytes(f.recipientKey),
+            after_seq=int(f.afterSeq),
+            limit=int(f.limit),
+            wait_ms=int(f.waitMs),
+        )
+    if kind == "ack":
+        return Ack(recipient_key=bytes(req.ack.recipientKey), up_to_seq=int(req.ack.upToSeq))
+    if kind == "countQueue":
+        return CountQueue(recipient_key=bytes(req.countQueue.recipientKey))
+    raise ProtocolError("unknown request kind", ErrorCode.UNSUPPORTED)
+
+
+def _read_response(resp: Any) -> Response:
+    kind = resp.which()
+    if kind == "ping":
+        return Pong(version=str(resp.ping.version), time_ms=int(resp.ping.timeMs))
+    if kind == "challenge":
+        return Challenge(nonce=bytes(resp.challenge.nonce))
+    if kind == "authenticate":
+        return Authenticated(identity_key=bytes(resp.authenticate.identityKey))
+    if kind == "uploadKeyPackage":
+        return KeyPackageUploaded(fingerprint=bytes(resp.uploadKeyPackage.fingerprint))
+    if kind == "fetchKeyPackage":
+        f = resp.fetchKeyPackage
+        return KeyPackageFetched(package=bytes(f.package), last_resort=bool(f.lastResort))
+    if kind == "countKeyPackages":
+        return KeyPackageCount(count=int(resp.countKeyPackages.count))
+    if kind == "enqueue":
+        return Enqueued(seqs=tuple(int(s) for s in resp.enqueue.seqs))
+    if kind == "fetch":
+        return Fetched(
+            messages=tuple(
+                QueuedMessage(
+                    seq=int(m.seq), message_id=bytes(m.messageId), payload=bytes(m.payload)
+                )
+                for m in resp.fetch.messages
+            )
+        )
+    if kind == "ack":
+        return Acked(removed=int(resp.ack.removed))
+    if kind == "countQueue":
+        return QueueCount(count=int(resp.countQueue.count))
+    raise ProtocolError("unknown response kind", ErrorCode.UNSUPPORTED)
+
+
+def _error_code(value: int) -> ErrorCode:
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        return ErrorCode.INTERNAL
+
+
+def _decode(frame: bytes, nesting_limit: int, want: str) -> tuple[int, Any]:
+    if len(frame) % 8 != 0 or not frame:
+        # Unpacked Cap'n Proto is a whole number of words.
+        raise ProtocolError("frame is not a whole number of words")
+    try:
+        with _Envelope.from_bytes(
+            frame,
+            traversal_limit_in_words=traversal_limit_for(len(frame)),
+            nesting_limit=nesting_limit,
+        ) as env:
+            request_id = int(env.requestId)
+            kind = env.which()
+            if want == "request":
+                if kind != "request":
+                    raise ProtocolError("expected a request envelope")
+                return request_id, _read_request(env.request)
+            if kind == "response":
+                return request_id, _read_response(env.response)
+            if kind == "error":
+                return request_id, ErrorResponse(
+                    code=_error_code(int(env.error.code)), detail=str(env.error.detail)[:200]
+                )
+            raise ProtocolError("expected a response envelope")
+    except ProtocolError:
+        raise
+    except Exception as exc:  # every capnp failure (KjException, bad UTF-8, ...) is malformed
+        raise ProtocolError("malformed Cap'n Proto message") from exc
+
+
+def decode_request(
+    frame: bytes, *, nesting_limit: int = DEFAULT_NESTING_LIMIT
+) -> tuple[int, Request]:
+    """Decode a request envelope received by the node.
+
+    Returns:
+        ``(request_id, request)``.
+
+    Raises:
+        ProtocolError: the frame is not a well-formed request envelope.
+    """
+    request_id, body = _decode(frame, nesting_limit, "request")
+    return request_id, body
+
+
+def decode_answer(
+    frame: bytes, *, nesting_limit: int = DEFAULT_NESTING_LIMIT
+) -> tuple[int, Response | ErrorResponse]:
+    """Decode a response or error envelope received by the client.
+
+    Raises:
+        ProtocolError: the frame is not a well-formed response envelope.
+    """
+    request_id, body = _decode(frame, nesting_limit, "answer")
+    return request_id, body
+
+
+def peek_request_id(frame: bytes) -> int:
+    """Best-effort request id of a frame that failed to decode (0 when unreadable)."""
+    try:
+        with _Envelope.from_bytes(
+            frame, traversal_limit_in_words=traversal_limit_for(len(frame)), nesting_limit=4
+        ) as env:
+            return int(env.requestId)
+    except Exception:
+        return 0

@@ -1,0 +1,94 @@
+# Delivery Service messages and the NodeService request/response unions of the quicnproto node:
+# per-recipient store-and-forward queues with ack-then-delete, fan-out, long-poll and
+# first-commit-wins per (group, epoch) (RFC 9420 §14).
+@0xf9f70c44e0033867;
+
+using Auth = import "auth.capnp";
+
+struct CommitEpoch {
+  groupId @0 :Data;
+  epoch @1 :UInt64;
+}
+
+struct EnqueueRequest {
+  recipients @0 :List(Data);   # recipient identity keys; one transaction stores all or none
+  payload @1 :Data;            # opaque to the node (an MLSMessage)
+  messageId @2 :Data;          # client-chosen; a retry with the same id stores nothing new
+  commit :union {
+    none @3 :Void;
+    handshake @4 :CommitEpoch; # the first Commit for (groupId, epoch) wins, later ones are STALE
+  }
+}
+
+struct EnqueueResponse {
+  seqs @0 :List(UInt64);       # one per recipient, in request order
+}
+
+struct FetchRequest {
+  recipientKey @0 :Data;       # must be authenticated on this connection
+  afterSeq @1 :UInt64;         # return messages with seq > afterSeq
+  limit @2 :UInt32;            # at most this many (the node caps it)
+  waitMs @3 :UInt32;           # long-poll: wait up to this long when nothing is queued
+}
+
+struct QueuedMessage {
+  seq @0 :UInt64;
+  messageId @1 :Data;
+  payload @2 :Data;
+}
+
+struct FetchResponse {
+  messages @0 :List(QueuedMessage);
+}
+
+struct AckRequest {
+  recipientKey @0 :Data;       # must be authenticated on this connection
+  upToSeq @1 :UInt64;          # delete every message with seq <= upToSeq
+}
+
+struct AckResponse {
+  removed @0 :UInt32;
+}
+
+struct CountQueueRequest {
+  recipientKey @0 :Data;
+}
+
+struct CountQueueResponse {
+  count @0 :UInt32;
+}
+
+struct PingResponse {
+  version @0 :Text;
+  timeMs @1 :UInt64;
+}
+
+struct NodeRequest {
+  union {
+    ping @0 :Void;
+    getChallenge @1 :Void;
+    authenticate @2 :Auth.AuthenticateRequest;
+    uploadKeyPackage @3 :Auth.UploadKeyPackageRequest;
+    fetchKeyPackage @4 :Auth.FetchKeyPackageRequest;
+    countKeyPackages @5 :Auth.CountKeyPackagesRequest;
+    enqueue @6 :EnqueueRequest;
+    fetch @7 :FetchRequest;
+    ack @8 :AckRequest;
+    countQueue @9 :CountQueueRequest;
+  }
+}
+
+struct NodeResponse {
+  union {
+    ping @0 :PingResponse;
+    challenge @1 :Auth.ChallengeResponse;
+    authenticate @2 :Auth.AuthenticateResponse;
+    uploadKeyPackage @3 :Auth.UploadKeyPackageResponse;
+    fetchKeyPackage @4 :Auth.FetchKeyPackageResponse;
+    countKeyPackages @5 :Auth.CountKeyPackagesResponse;
+    enqueue @6 :EnqueueResponse;
+    fetch @7 :FetchResponse;
+    ack @8 :AckResponse;
+    countQueue @9 :CountQueueResponse;
+  }
+}

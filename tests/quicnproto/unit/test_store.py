@@ -1,0 +1,335 @@
+"""SQLite store on real files: queues, idempotency, commits, KeyPackages, quotas, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from quicnproto.errors import ErrorCode, StoreError
+from quicnproto.node.store import (
+    SCHEMA_VERSION,
+    RequestRefused,
+    SQLiteBackend,
+    StoreLimits,
+    open_sqlite_store,
+)
+
+ALICE = b"A" * 32
+BOB = b"B" * 32
+CAROL = b"C" * 32
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture
+def backend(tmp_path: Path):
+    b = SQLiteBackend(tmp_path / "node.sqlite3")
+    yield b
+    b.close()
+
+
+def test_open_sets_wal_and_schema_version(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db")
+    assert b.schema_version() == SCHEMA_VERSION
+    b.close()
+    conn = sqlite3.connect(tmp_path / "n.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_open_existing_database_keeps_data(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db")
+    b.enqueue(ALICE, [BOB], b"hello", b"m1", None, NOW)
+    b.close()
+    b2 = SQLiteBackend(tmp_path / "n.db")
+    assert [m.payload for m in b2.fetch(BOB, 0, 10)] == [b"hello"]
+    b2.close()
+
+
+def test_open_refuses_newer_schema(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "n.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError):
+        SQLiteBackend(tmp_path / "n.db")
+
+
+def test_migration_from_empty_file_creates_tables(tmp_path: Path) -> None:
+    (tmp_path / "n.db").touch()
+    b = SQLiteBackend(tmp_path / "n.db")
+    b.close()
+    conn = sqlite3.connect(tmp_path / "n.db")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert {"queues", "messages", "sent", "commits", "key_packages"} <= tables
+
+
+def test_closed_store_raises_store_error(backend: SQLiteBackend) -> None:
+    backend.close()
+    with pytest.raises(StoreError):
+        backend.fetch(BOB, 0, 10)
+
+
+def test_enqueue_assigns_monotonic_seq_per_recipient(backend: SQLiteBackend) -> None:
+    assert backend.enqueue(ALICE, [BOB], b"1", b"m1", None, NOW) == (1,)
+    assert backend.enqueue(ALICE, [BOB, CAROL], b"2", b"m2", None, NOW) == (2, 1)
+    assert backend.enqueue(CAROL, [BOB], b"3", b"m3", None, NOW) == (3,)
+    got = backend.fetch(BOB, 0, 10)
+    assert [(m.seq, m.message_id, m.payload) for m in got] == [
+        (1, b"m1", b"1"),
+        (2, b"m2", b"2"),
+        (3, b"m3", b"3"),
+    ]
+    assert [m.payload for m in backend.fetch(CAROL, 0, 10)] == [b"2"]
+
+
+def test_fetch_after_seq_and_limit_paginate_without_gaps(backend: SQLiteBackend) -> None:
+    for i in range(25):
+        backend.enqueue(ALICE, [BOB], bytes([i]), b"m%d" % i, None, NOW)
+    seen: list[int] = []
+    cursor = 0
+    while True:
+        page = backend.fetch(BOB, cursor, 10)
+        if not page:
+            break
+        seen.extend(m.seq for m in page)
+        cursor = page[-1].seq
+    assert seen == list(range(1, 26))
+
+
+def test_ack_deletes_up_to_seq_only(backend: SQLiteBackend) -> None:
+    for i in range(5):
+        backend.enqueue(ALICE, [BOB], b"x", b"m%d" % i, None, NOW)
+    assert backend.ack(BOB, 3) == 3
+    assert [m.seq for m in backend.fetch(BOB, 0, 10)] == [4, 5]
+    assert backend.count_queue(BOB) == 2
+    assert backend.ack(BOB, 3) == 0
+    assert backend.ack(CAROL, 100) == 0
+
+
+def test_seq_never_reused_after_ack(backend: SQLiteBackend) -> None:
+    backend.enqueue(ALICE, [BOB], b"x", b"m1", None, NOW)
+    backend.ack(BOB, 1)
+    assert backend.enqueue(ALICE, [BOB], b"y", b"m2", None, NOW) == (2,)
+
+
+def test_enqueue_retry_same_id_stores_nothing_new(backend: SQLiteBackend) -> None:
+    first = backend.enqueue(ALICE, [BOB, CAROL], b"p", b"id", None, NOW)
+    again = backend.enqueue(ALICE, [BOB, CAROL], b"p", b"id", None, NOW)
+    assert first == again == (1, 1)
+    assert backend.count_queue(BOB) == 1
+    assert backend.count_queue(CAROL) == 1
+
+
+def test_enqueue_retry_after_ack_stays_idempotent(backend: SQLiteBackend) -> None:
+    backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
+    backend.ack(BOB, 1)
+    assert backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW) == (1,)
+    assert backend.fetch(BOB, 0, 10) == []
+
+
+def test_enqueue_same_id_different_content_conflicts(backend: SQLiteBackend) -> None:
+    backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
+    with pytest.raises(RequestRefused) as info:
+        backend.enqueue(ALICE, [BOB], b"q", b"id", None, NOW)
+    assert info.value.code == ErrorCode.CONFLICT
+    assert backend.count_queue(BOB) == 1
+
+
+def test_same_message_id_from_different_senders_is_independent(backend: SQLiteBackend) -> None:
+    backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
+    assert backend.enqueue(CAROL, [BOB], b"q", b"id", None, NOW) == (2,)
+
+
+def test_first_commit_for_epoch_wins(backend: SQLiteBackend) -> None:
+    assert backend.enqueue(ALICE, [BOB], b"c1", b"c1", (b"group", 7), NOW) == (1,)
+    with pytest.raises(RequestRefused) as info:
+        backend.enqueue(CAROL, [BOB], b"c2", b"c2", (b"group", 7), NOW)
+    assert info.value.code == ErrorCode.STALE
+    # The winner's retry is still idempotent; the next epoch and other groups are open.
+    assert backend.enqueue(ALICE, [BOB], b"c1", b"c1", (b"group", 7), NOW) == (1,)
+    assert backend.enqueue(CAROL, [BOB], b"c3", b"c3", (b"group", 8), NOW) == (2,)
+    assert backend.enqueue(CAROL, [BOB], b"c4", b"c4", (b"other", 7), NOW) == (3,)
+    assert [m.message_id for m in backend.fetch(BOB, 0, 10)] == [b"c1", b"c3", b"c4"]
+
+
+def test_commit_table_survives_reopen(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db")
+    b.enqueue(ALICE, [BOB], b"c1", b"c1", (b"g", 1), NOW)
+    b.close()
+    b = SQLiteBackend(tmp_path / "n.db")
+    with pytest.raises(RequestRefused) as info:
+        b.enqueue(CAROL, [BOB], b"c2", b"c2", (b"g", 1), NOW)
+    assert info.value.code == ErrorCode.STALE
+    b.close()
+
+
+def test_quota_by_count_refuses_whole_fan_out(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_messages=2))
+    b.enqueue(ALICE, [BOB], b"1", b"m1", None, NOW)
+    b.enqueue(ALICE, [BOB], b"2", b"m2", None, NOW)
+    with pytest.raises(RequestRefused) as info:
+        b.enqueue(ALICE, [CAROL, BOB], b"3", b"m3", None, NOW)
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    # All or nothing: Carol, listed first, got nothing either; the id is not burnt.
+    assert b.count_queue(CAROL) == 0
+    b.ack(BOB, 1)
+    assert b.enqueue(ALICE, [CAROL, BOB], b"3", b"m3", None, NOW) == (1, 3)
+    b.close()
+
+
+def test_quota_by_bytes(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_bytes=10))
+    b.enqueue(ALICE, [BOB], b"x" * 6, b"m1", None, NOW)
+    with pytest.raises(RequestRefused) as info:
+        b.enqueue(ALICE, [BOB], b"x" * 5, b"m2", None, NOW)
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    b.ack(BOB, 1)
+    assert b.enqueue(ALICE, [BOB], b"x" * 10, b"m2", None, NOW) == (2,)
+    b.close()
+
+
+def test_huge_client_numbers_are_clamped(backend: SQLiteBackend) -> None:
+    backend.enqueue(ALICE, [BOB], b"x", b"m1", (b"g", 2**64 - 1), NOW)
+    assert backend.fetch(BOB, 2**64 - 1, 10) == []
+    assert backend.ack(BOB, 2**64 - 1) == 1
+
+
+def test_purge_forgets_old_idempotency_records(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(dedupe_retention=10.0))
+    b.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
+    assert b.purge(NOW + 5) == 0
+    assert b.purge(NOW + 11) == 1
+    b.close()
+
+
+# --- KeyPackages
+
+
+def test_key_package_claimed_once_oldest_first(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    backend.add_key_package(ALICE, b"r2", b"kp2", False, int(NOW) + 100, NOW)
+    assert backend.count_key_packages(ALICE, NOW) == 2
+    assert backend.claim_key_package(ALICE, NOW) == (b"kp1", False)
+    assert backend.claim_key_package(ALICE, NOW) == (b"kp2", False)
+    assert backend.claim_key_package(ALICE, NOW) is None
+    assert backend.claim_key_package(BOB, NOW) is None
+
+
+def test_last_resort_served_when_exhausted_and_kept(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"lr", b"last", True, int(NOW) + 100, NOW)
+    backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    assert backend.count_key_packages(ALICE, NOW) == 1
+    assert backend.claim_key_package(ALICE, NOW) == (b"kp1", False)
+    assert backend.claim_key_package(ALICE, NOW) == (b"last", True)
+    assert backend.claim_key_package(ALICE, NOW) == (b"last", True)
+
+
+def test_new_last_resort_replaces_old(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"lr1", b"last1", True, int(NOW) + 100, NOW)
+    backend.add_key_package(ALICE, b"lr2", b"last2", True, int(NOW) + 100, NOW)
+    assert backend.claim_key_package(ALICE, NOW) == (b"last2", True)
+
+
+def test_expired_key_packages_never_served(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"r1", b"old", False, int(NOW) + 10, NOW)
+    backend.add_key_package(ALICE, b"lr", b"oldlast", True, int(NOW) + 10, NOW)
+    backend.add_key_package(ALICE, b"r2", b"new", False, int(NOW) + 1000, NOW)
+    assert backend.count_key_packages(ALICE, NOW + 11) == 1
+    assert backend.claim_key_package(ALICE, NOW + 11) == (b"new", False)
+    assert backend.claim_key_package(ALICE, NOW + 11) is None
+
+
+def test_consumed_key_package_cannot_be_uploaded_again(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    backend.claim_key_package(ALICE, NOW)
+    with pytest.raises(RequestRefused) as info:
+        backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    assert info.value.code == ErrorCode.CONFLICT
+
+
+def test_reupload_of_stored_key_package_is_a_no_op(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    assert backend.count_key_packages(ALICE, NOW) == 1
+    with pytest.raises(RequestRefused) as info:
+        backend.add_key_package(BOB, b"r1", b"kp1", False, int(NOW) + 100, NOW)
+    assert info.value.code == ErrorCode.CONFLICT
+
+
+def test_key_package_quota_per_identity(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(key_packages_per_identity=3))
+    for i in range(3):
+        b.add_key_package(ALICE, b"r%d" % i, b"kp", False, int(NOW) + 100, NOW)
+    with pytest.raises(RequestRefused) as info:
+        b.add_key_package(ALICE, b"r9", b"kp", False, int(NOW) + 100, NOW)
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    b.add_key_package(BOB, b"rb", b"kp", False, int(NOW) + 100, NOW)
+    b.claim_key_package(ALICE, NOW)
+    b.add_key_package(ALICE, b"r9", b"kp", False, int(NOW) + 100, NOW)
+    b.close()
+
+
+def test_concurrent_claims_under_threads_never_share_a_package(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db")
+    total = 60
+    for i in range(total):
+        b.add_key_package(ALICE, b"r%03d" % i, b"kp%03d" % i, False, int(NOW) + 100, NOW)
+    got: list[bytes] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def claimer() -> None:
+        barrier.wait()
+        while True:
+            claimed = b.claim_key_package(ALICE, NOW)
+            if claimed is None:
+                return
+            with lock:
+                got.append(claimed[0])
+
+    threads = [threading.Thread(target=claimer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    b.close()
+    assert len(got) == total
+    assert sorted(got) == sorted(b"kp%03d" % i for i in range(total))
+
+
+def test_concurrent_enqueues_under_threads_get_distinct_seqs(tmp_path: Path) -> None:
+    b = SQLiteBackend(tmp_path / "n.db")
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def sender(n: int) -> None:
+        for i in range(20):
+            (seq,) = b.enqueue(bytes([n]) * 32, [BOB], b"x", b"%d-%d" % (n, i), None, NOW)
+            with lock:
+                seqs.append(seq)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(1, 81))
+    assert [m.seq for m in b.fetch(BOB, 0, 100)] == list(range(1, 81))
+    b.close()
+
+
+async def test_threaded_store_runs_operations_in_worker_threads(tmp_path: Path) -> None:
+    store = open_sqlite_store(tmp_path / "n.db")
+    assert await store.enqueue(ALICE, [BOB], b"p", b"id") == (1,)
+    assert [m.payload for m in await store.fetch(BOB, 0, 10)] == [b"p"]
+    assert await store.count_queue(BOB) == 1
+    assert await store.ack(BOB, 1) == 1
+    await store.add_key_package(ALICE, b"r", b"kp", False, 2**40)
+    assert await store.count_key_packages(ALICE) == 1
+    assert await store.claim_key_package(ALICE) == (b"kp", False)
+    assert await store.purge() == 0
+    await store.aclose()
