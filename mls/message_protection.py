@@ -96,6 +96,7 @@ __all__ = [
     "RULE_SENDER_LEAF",
     "RULE_SIGNATURE",
     "OpenedPrivateMessage",
+    "decrypt_sender_data",
     "framed_content_tbs",
     "membership_tag",
     "open_private_message",
@@ -355,6 +356,25 @@ def protect_private_message(
     )
 
 
+def decrypt_sender_data(
+    suite: Suite, message: PrivateMessage, sender_data_secret: bytes
+) -> SenderData:
+    """Decrypts a PrivateMessage's SenderData (RFC 9420 §6.3.2), e.g. to recognise our own
+    messages before opening them (VALIDATION PRIV-09). Checks nothing else.
+
+    Raises:
+        DecryptionError: rule ``"§6.3.2/sender-data-aead"`` (PRIV-02).
+        DecodeError: the decrypted sender data is malformed.
+    """
+    sd_key, sd_nonce = sender_data_key_nonce(suite, sender_data_secret, message.ciphertext)
+    sd_aad = SenderDataAAD(message.group_id, message.epoch, message.content_type).encode()
+    try:
+        plain = suite.aead_open(sd_key, sd_nonce, sd_aad, message.encrypted_sender_data)
+    except DecryptionError:
+        raise DecryptionError(RULE_SENDER_DATA, "sender data does not decrypt") from None
+    return SenderData.decode(plain)
+
+
 @dataclass(frozen=True)
 class OpenedPrivateMessage:
     """A PrivateMessage that passed every check of §6.3, with its key still unconsumed.
@@ -406,13 +426,7 @@ def open_private_message(
     """
     _check_group_and_epoch(message.group_id, message.epoch, group_context)
     content_type = message.content_type
-    sd_key, sd_nonce = sender_data_key_nonce(suite, sender_data_secret, message.ciphertext)
-    sd_aad = SenderDataAAD(message.group_id, message.epoch, content_type).encode()
-    try:
-        sd_plain = suite.aead_open(sd_key, sd_nonce, sd_aad, message.encrypted_sender_data)
-    except DecryptionError:
-        raise DecryptionError(RULE_SENDER_DATA, "sender data does not decrypt") from None
-    sender_data = SenderData.decode(sd_plain)
+    sender_data = decrypt_sender_data(suite, message, sender_data_secret)
     leaf = LeafIndex(sender_data.leaf_index)
     if leaf >= secret_tree.n_leaves:
         raise ValidationError(RULE_SENDER_LEAF, f"sender leaf {leaf} is outside the tree")

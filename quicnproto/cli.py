@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import trio
 import typer
@@ -54,23 +55,33 @@ def _fail(exc: QuicnprotoError) -> typer.Exit:
 
 @app.command()
 def serve(
-    listen: str = typer.Option(
-        f"0.0.0.0:{DEFAULT_PORT}", envvar="QUICNPROTOCHAT_LISTEN", help="UDP host:port to bind."
-    ),
-    data_dir: Path = typer.Option(Path("data"), help="Directory for certificate, key and database."),
-    tls_cert: Path | None = typer.Option(
-        None,
-        envvar="QUICNPROTOCHAT_TLS_CERT",
-        help="DER certificate (default <data-dir>/server-cert.der; created if missing).",
-    ),
-    tls_key: Path | None = typer.Option(
-        None,
-        envvar="QUICNPROTOCHAT_TLS_KEY",
-        help="DER private key (default <data-dir>/server-key.der; created if missing).",
-    ),
-    db: Path | None = typer.Option(None, help="SQLite file (default <data-dir>/node.sqlite3)."),
-    log_json: bool = typer.Option(False, "--log-json", help="Structured logs as JSON lines."),
-    log_level: str = typer.Option("INFO", help="Logging level."),
+    listen: Annotated[
+        str, typer.Option(envvar="QUICNPROTOCHAT_LISTEN", help="UDP host:port to bind.")
+    ] = f"0.0.0.0:{DEFAULT_PORT}",
+    data_dir: Annotated[
+        Path, typer.Option(help="Directory for certificate, key and database.")
+    ] = Path("data"),
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_TLS_CERT",
+            help="DER certificate (default <data-dir>/server-cert.der; created if missing).",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_TLS_KEY",
+            help="DER private key (default <data-dir>/server-key.der; created if missing).",
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite file (default <data-dir>/node.sqlite3).")
+    ] = None,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Structured logs as JSON lines.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run a node until interrupted."""
     from quicnproto.node.server import configure_logging
@@ -112,15 +123,16 @@ def serve(
 
 @app.command()
 def ping(
-    server: str = typer.Option(
-        f"127.0.0.1:{DEFAULT_PORT}", envvar="QUICNPROTOCHAT_SERVER", help="Node host:port."
-    ),
-    server_cert: Path = typer.Option(
-        Path("data/server-cert.der"),
-        envvar="QUICNPROTOCHAT_SERVER_CERT",
-        help="The node's DER certificate (pinned).",
-    ),
-    timeout: float = typer.Option(10.0, help="Seconds to wait for the answer."),
+    server: Annotated[
+        str, typer.Option(envvar="QUICNPROTOCHAT_SERVER", help="Node host:port.")
+    ] = f"127.0.0.1:{DEFAULT_PORT}",
+    server_cert: Annotated[
+        Path,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_SERVER_CERT", help="The node's DER certificate (pinned)."
+        ),
+    ] = Path("data/server-cert.der"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
 ) -> None:
     """Check that a node answers."""
     from quicnproto.client.connection import open_client

@@ -441,11 +441,18 @@ class EcdsaScheme(SignatureScheme):
     def generate(self) -> tuple[bytes, bytes]:
         return self.group.generate()
 
+    def _scalar(self, private_key: bytes) -> bytes:
+        # Signature private keys are big-endian scalars; some encoders (the official
+        # message-protection vector for P-521 among them) drop leading zero bytes.
+        if 0 < len(private_key) < self.group.nsk:
+            return private_key.rjust(self.group.nsk, b"\0")
+        return private_key
+
     def public_key(self, private_key: bytes) -> bytes:
-        return self.group.public_key(private_key)
+        return self.group.public_key(self._scalar(private_key))
 
     def sign(self, private_key: bytes, message: bytes) -> bytes:
-        return self.group._private(private_key).sign(message, ec.ECDSA(self._hash))
+        return self.group._private(self._scalar(private_key)).sign(message, ec.ECDSA(self._hash))
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> None:
         key = self.group._public(public_key)

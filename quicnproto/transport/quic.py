@@ -89,6 +89,7 @@ _SEND_BACKLOG = 4096
 """Datagrams queued while the socket would block; beyond this they are dropped (QUIC recovers)."""
 
 _connection_ids = itertools.count(1)
+_ping_ids = itertools.count(1)
 
 
 @dataclass
@@ -509,6 +510,7 @@ class _Connection:
         self.terminated = trio.Event()
         self.created_at = trio.current_time()
         self.last_activity = self.created_at
+        self._last_ping = self.created_at
         self._timer_at: float | None = None
         self._transmit_pending = False
         self._timer_lot = trio.lowlevel.ParkingLot()
@@ -666,6 +668,7 @@ class _Connection:
         self.streams[stream_id] = stream
         self.peer_open += 1
         self.last_activity = trio.current_time()
+        self._state_lot.unpark_all()
         self._start_handler(stream)
         return stream
 
@@ -952,17 +955,30 @@ class _Connection:
                 self._terminate(self.close_error or TransportError("connection closed"))
                 return
             now = trio.current_time()
-            deadline = age_deadline
+            deadline = math.inf
             if not self.handshake_complete.is_set():
                 if now >= handshake_deadline:
                     self.close(QuicErrorCode.CONNECTION_REFUSED, "handshake timeout", transport=True)
                     self.close_error = TransportError("handshake timed out")
                     continue
                 deadline = min(deadline, handshake_deadline)
-            if now >= age_deadline:
-                _log.info("closing connection: max age", extra={"connection": self.info.id})
-                self.close(ErrorCode.NO_ERROR, "max connection age")
-                continue
+            if not self.is_client:
+                if now >= age_deadline:
+                    _log.info("closing connection: max age", extra={"connection": self.info.id})
+                    self.close(ErrorCode.NO_ERROR, "max connection age")
+                    continue
+                deadline = age_deadline
+            if self.streams and self.handshake_complete.is_set():
+                # Keep the QUIC idle timer of both ends fresh while a request is open (a long
+                # poll sends nothing for a while); a vanished peer never acknowledges these, so
+                # QUIC's idle timeout still detects it.
+                ping_at = self._last_ping + self.limits.idle_timeout / 3
+                if now >= ping_at:
+                    self._last_ping = now
+                    self.quic.send_ping(next(_ping_ids))
+                    self.transmit_soon()
+                    continue
+                deadline = min(deadline, ping_at)
             if not self.is_client and not self.streams and self.handlers_running == 0:
                 # VALIDATION.md SRV-Q-03: idle between requests, at the application layer.
                 idle_deadline = self.last_activity + self.limits.idle_timeout
@@ -1130,9 +1146,20 @@ class QuicClient:
         stream_id = conn.quic.get_next_available_stream_id()
         stream = QuicStream(conn, stream_id, local=True)
         conn.streams[stream_id] = stream
+        conn.last_activity = trio.current_time()
+        conn._state_lot.unpark_all()
         # An empty write creates the stream in aioquic so the next ID is allocated.
         conn.quic.send_stream_data(stream_id, b"")
         return stream
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection is closing or closed (by either side, or a timeout)."""
+        return self._conn.closing
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has terminated."""
+        await self._conn.terminated.wait()
 
     async def aclose(self) -> None:
         """Close the connection (idempotent)."""

@@ -255,3 +255,16 @@ def test_aead_open_arbitrary_ciphertext(number: int, ciphertext: bytes) -> None:
     suite = get_suite(number)
     with pytest.raises(DecryptionError):
         suite.aead_open(bytes(suite.aead_key_length), bytes(12), b"", ciphertext)
+
+
+@pytest.mark.parametrize("suite_id", [2, 5, 7])
+def test_ecdsa_signing_accepts_scalar_without_leading_zeros(suite_id: int) -> None:
+    suite = get_suite(suite_id)
+    full, _ = suite.generate_signature_key_pair()
+    value = int.from_bytes(full, "big") >> 16  # two leading zero octets when written at full width
+    padded = value.to_bytes(len(full), "big")
+    short = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    assert len(short) < len(padded)
+    public = suite.signature_public_key(padded)
+    assert suite.signature_public_key(short) == public
+    suite.verify(public, b"message", suite.sign(short, b"message"))

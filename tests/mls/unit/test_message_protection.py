@@ -48,6 +48,7 @@ from mls.message_protection import (
     RULE_SENDER_DATA,
     RULE_SENDER_LEAF,
     RULE_SIGNATURE,
+    decrypt_sender_data,
     membership_tag,
     open_private_message,
     protect_private_message,
@@ -237,6 +238,19 @@ def test_open_without_apply_leaves_tree_unchanged() -> None:
     assert (opened.sender_leaf, opened.generation) == (SENDER, 0)
     receiver_tree.apply(opened.staged)
     assert not receiver_tree.has_key(SENDER, RatchetType.HANDSHAKE, 0)
+
+
+def test_decrypt_sender_data_names_leaf_and_generation() -> None:
+    sender_tree = tree()
+    sender_tree.next_sending_key(SENDER, RatchetType.APPLICATION)
+    msg = protect_private_message(
+        SUITE, signed(b"x"), secret_tree=sender_tree, sender_data_secret=SENDER_DATA_SECRET
+    )
+    sd = decrypt_sender_data(SUITE, msg, SENDER_DATA_SECRET)
+    assert (sd.leaf_index, sd.generation) == (SENDER, 1)
+    with pytest.raises(DecryptionError) as exc:
+        decrypt_sender_data(SUITE, msg, b"\x21" * 32)
+    assert exc.value.rule == RULE_SENDER_DATA
 
 
 def test_seal_raw_control_message_is_accepted() -> None:
