@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from .codec import U16, U32, Codec, Empty, Enum, Opaque, Optional, Select, Struct, Vector
 from .crypto.ciphersuite import Suite
 from .crypto.labels import sign_with_label, verify_with_label
+from .errors import UsageError
 from .extensions import Extension
 from .group_context import VERSION, GroupContext, ProtocolVersion
 from .key_package import KeyPackage
@@ -143,12 +144,14 @@ class Proposal(Struct):
     @property
     def body(self) -> Struct:
         """The variant struct this proposal carries."""
-        name = _PROPOSAL_FIELD[ProposalType(self.proposal_type)]
-        value: Struct = getattr(self, name)
+        name = _PROPOSAL_FIELD.get(self.proposal_type)
+        value: Struct | None = None if name is None else getattr(self, name)
+        if value is None:
+            raise UsageError(f"Proposal of type {self.proposal_type} has no body")
         return value
 
 
-_PROPOSAL_FIELD: dict[ProposalType, str] = {
+_PROPOSAL_FIELD: dict[int, str] = {
     ProposalType.ADD: "add",
     ProposalType.UPDATE: "update",
     ProposalType.REMOVE: "remove",

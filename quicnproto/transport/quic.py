@@ -48,18 +48,24 @@ from aioquic.buffer import Buffer  # type: ignore[attr-defined]  # re-exported, 
 from aioquic.quic import events
 from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
 from aioquic.quic.connection import QuicConnection
+from aioquic.quic.crypto import CryptoPair
 from aioquic.quic.packet import (
     QuicErrorCode,
+    QuicFrameType,
+    QuicHeader,
     QuicPacketType,
     encode_quic_version_negotiation,
     pull_quic_header,
 )
+from aioquic.quic.packet_builder import QuicPacketBuilder
+from aioquic.quic.rangeset import RangeSet
 from cryptography.hazmat.primitives import serialization
 
 from quicnproto.errors import ErrorCode, TransportError
 from quicnproto.transport.tls import certificates_equal, parse_certificate, parse_private_key
 
 __all__ = [
+    "ConnectionClosedError",
     "ConnectionInfo",
     "QuicClient",
     "QuicStream",
@@ -84,6 +90,9 @@ _MAX_DATAGRAM = 65535
 _SEND_CHUNK = 64 * 1024
 _SEND_HIGH_WATER = 256 * 1024
 """A writer waits while more than this many bytes of its stream are unacknowledged."""
+
+_MAX_FINISHED_RANGES = 1024
+"""Gaps allowed in the set of finished peer stream IDs before the connection is closed."""
 
 _SEND_BACKLOG = 4096
 """Datagrams queued while the socket would block; beyond this they are dropped (QUIC recovers)."""
@@ -130,6 +139,18 @@ class StreamResetError(TransportError):
 
     Attributes:
         error_code: the application error code carried by the reset.
+    """
+
+    def __init__(self, message: str, error_code: int) -> None:
+        self.error_code = error_code
+        super().__init__(message)
+
+
+class ConnectionClosedError(TransportError):
+    """The connection was closed by the peer, or by a QUIC-level failure or timeout.
+
+    Attributes:
+        error_code: the QUIC transport or application error code of the close.
     """
 
     def __init__(self, message: str, error_code: int) -> None:
@@ -342,7 +363,7 @@ class _Endpoint:
                 self._queue(data, addr)
             except OSError as exc:
                 # Unreachable peer, ICMP errors...: QUIC treats it as loss.
-                _log.debug("sendto failed", extra={"errno": exc.errno})
+                self._socket_error(exc)
 
     def _queue(self, data: bytes, addr: NetworkAddress) -> None:
         if len(self._backlog) >= _SEND_BACKLOG:
@@ -364,7 +385,7 @@ class _Endpoint:
                 except BlockingIOError:
                     break
                 except OSError as exc:
-                    _log.debug("sendto failed", extra={"errno": exc.errno})
+                    self._socket_error(exc)
                 self._backlog.popleft()
 
     # -- receiving ------------------------------------------------------------------------
@@ -380,8 +401,8 @@ class _Endpoint:
                 except BlockingIOError:
                     break
                 except OSError as exc:
-                    # e.g. ECONNREFUSED from an ICMP error on Linux; not fatal for UDP.
-                    _log.debug("recvfrom failed", extra={"errno": exc.errno})
+                    # e.g. ECONNREFUSED from an ICMP error; not fatal for UDP.
+                    self._socket_error(exc)
                     continue
                 conn = self._route(data, addr)
                 if conn is not None:
@@ -391,6 +412,19 @@ class _Endpoint:
                 conn.transmit()
                 conn.wake_writers()
             touched.clear()
+
+    def _socket_error(self, exc: OSError) -> None:
+        _log.debug("socket error", extra={"errno": exc.errno})
+        conn = self.client_connection
+        if (
+            conn is not None
+            and isinstance(exc, ConnectionRefusedError)
+            and not conn.handshake_complete.is_set()
+        ):
+            # Nothing listens at the server address (ICMP port unreachable on our connected
+            # socket): fail the handshake now instead of at its timeout.
+            conn.close_error = TransportError("connection refused: nothing listens there")
+            conn.terminate_now()
 
     def _route(self, data: bytes, addr: NetworkAddress) -> _Connection | None:
         if self.client_connection is not None:
@@ -427,22 +461,26 @@ class _Endpoint:
             return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
             return None
-        return self._accept(header.destination_cid, addr)
+        return self._accept(header, addr)
 
-    def _accept(self, original_cid: bytes, addr: NetworkAddress) -> _Connection | None:
+    def _accept(self, header: QuicHeader, addr: NetworkAddress) -> _Connection | None:
         assert self.configuration is not None
         host = str(addr[0])
         if len(self.connections) >= self.limits.max_connections:
-            _log.warning("connection refused: server full", extra={"event": "refused"})
-            return None
-        if self.per_address[host] >= self.limits.max_connections_per_address:
+            reason = "server full"
+        elif self.per_address[host] >= self.limits.max_connections_per_address:
+            # VALIDATION.md SRV-Q-01: connections per source address.
+            reason = "too many connections from one address"
+        else:
+            reason = ""
+        if reason or self.nursery is None:
             _log.warning(
-                "connection refused: too many connections from one address",
-                extra={"event": "refused", "remote_host": host},
+                "connection refused: %s", reason, extra={"event": "refused", "remote_host": host}
             )
+            if header.version is not None:
+                self.send([(_encode_refusal(header), addr)])
             return None
-        if self.nursery is None:
-            return None
+        original_cid = header.destination_cid
         quic = QuicConnection(
             configuration=self.configuration,
             original_destination_connection_id=original_cid,
@@ -518,10 +556,10 @@ class _Connection:
         self._send_lot = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
         self._pending_handlers: list[QuicStream] = []
-        # Finished peer-initiated bidirectional streams: every index below the floor, plus
-        # the set (so late frames for a finished stream are ignored, not taken as new streams).
-        self._peer_floor = 0
-        self._peer_finished: set[int] = set()
+        # Indices (stream_id >> 2) of finished peer-initiated bidirectional streams, so late
+        # frames for a finished stream are ignored rather than taken as a new stream. Ranges
+        # stay few for honest peers; a peer that fragments it is disconnected.
+        self._peer_finished = RangeSet()
         self.client_slots: trio.Semaphore | None = (
             trio.Semaphore(self.limits.max_streams_per_connection) if is_client else None
         )
@@ -589,7 +627,9 @@ class _Connection:
             self._on_handshake_completed(event)
         elif isinstance(event, events.ConnectionTerminated):
             self._terminate(
-                TransportError(f"connection closed (error code {event.error_code})")
+                ConnectionClosedError(
+                    f"connection closed (error code {event.error_code})", event.error_code
+                )
             )
 
     def _on_handshake_completed(self, event: events.HandshakeCompleted) -> None:
@@ -650,8 +690,7 @@ class _Connection:
             # Peer-initiated unidirectional streams are not part of our protocol.
             self._try_stop(stream_id, ErrorCode.UNSUPPORTED)
             return None
-        index = stream_id >> 2
-        if index < self._peer_floor or index in self._peer_finished:
+        if (stream_id >> 2) in self._peer_finished:
             return None
         if self.is_client or self.closing or self.endpoint.handler is None:
             self._refuse_stream(stream_id, ErrorCode.UNSUPPORTED)
@@ -679,9 +718,12 @@ class _Connection:
 
     def _finish_peer_index(self, index: int) -> None:
         self._peer_finished.add(index)
-        while self._peer_floor in self._peer_finished:
-            self._peer_finished.discard(self._peer_floor)
-            self._peer_floor += 1
+        if len(self._peer_finished) > _MAX_FINISHED_RANGES and not self.closing:
+            _log.warning(
+                "closing connection: fragmented stream IDs",
+                extra={"event": "stream_id_abuse", "connection": self.info.id},
+            )
+            self.close(ErrorCode.RATE_LIMITED, "stream ID fragmentation")
 
     def _try_reset(self, stream_id: int, code: int) -> None:
         try:
@@ -911,6 +953,10 @@ class _Connection:
             stream._wake()
         self._send_lot.unpark_all()
 
+    def terminate_now(self) -> None:
+        """Terminate without a closing period (the peer is known to be unreachable)."""
+        self._terminate(self.close_error or TransportError("connection closed"))
+
     def _terminate(self, error: TransportError) -> None:
         if self.terminated.is_set():
             return
@@ -989,6 +1035,31 @@ class _Connection:
                 deadline = min(deadline, idle_deadline)
             with trio.move_on_at(deadline):
                 await self._state_lot.park()
+
+
+def _encode_refusal(header: QuicHeader) -> bytes:
+    """An Initial packet answering a client's Initial with CONNECTION_CLOSE(CONNECTION_REFUSED).
+
+    Initial keys derive from the client's chosen destination CID (RFC 9001 §5.2), so no
+    connection state is kept; the reply is smaller than the 1200-byte Initial it answers.
+    """
+    assert header.version is not None
+    crypto = CryptoPair()
+    crypto.setup_initial(cid=header.destination_cid, is_client=False, version=header.version)
+    builder = QuicPacketBuilder(
+        host_cid=header.destination_cid,
+        peer_cid=header.source_cid,
+        version=header.version,
+        is_client=False,
+        max_datagram_size=SMALLEST_MAX_DATAGRAM_SIZE,
+    )
+    builder.start_packet(QuicPacketType.INITIAL, crypto)
+    frame = builder.start_frame(QuicFrameType.TRANSPORT_CLOSE, capacity=32)
+    frame.push_uint_var(QuicErrorCode.CONNECTION_REFUSED)
+    frame.push_uint_var(QuicFrameType.PADDING)  # the frame type that triggered the close
+    frame.push_uint_var(0)  # no reason phrase
+    datagrams, _ = builder.flush()
+    return bytes(datagrams[0])
 
 
 def _unacknowledged_bytes(quic: QuicConnection, stream_id: int) -> int:
@@ -1200,7 +1271,11 @@ async def open_quic_connection(
     body_error: BaseException | None = None
     handshake_error: TransportError | None = None
     with sock:
-        # Left unbound: the first sendto binds it to an ephemeral port.
+        try:
+            # Connected, so ICMP errors are reported to us; bound to an ephemeral port.
+            sock.connect(sockaddr)
+        except OSError as exc:
+            raise TransportError(f"cannot reach {host}:{port}: {exc.strerror}") from exc
         endpoint = _Endpoint(sock, configuration=None, limits=limits, handler=None)
         quic = QuicConnection(configuration=configuration)
         conn = _Connection(

@@ -115,13 +115,18 @@ class Member:
 class TreeGroup:
     """A group reduced to its ratchet tree plus every member's private view of it."""
 
-    def __init__(self, suite_id: int = 1, seed: bytes = b"seed") -> None:
+    def __init__(
+        self, suite_id: int = 1, seed: bytes = b"seed", caps: Capabilities | None = None
+    ) -> None:
         self.suite = get_suite(suite_id)
+        self.caps = caps
         self.rand = deterministic_random(seed)
         self.epoch = 0
         self.names = 0
         founder = self.new_identity()
-        self.tree = RatchetTree.create(self.suite, key_package_leaf(self.suite, founder))
+        self.tree = RatchetTree.create(
+            self.suite, key_package_leaf(self.suite, founder, caps=caps)
+        )
         self.members: dict[int, Member] = {
             0: Member(founder, TreeKEMPrivateKey(self.suite, LeafIndex(0), founder.encryption_priv))
         }
@@ -150,7 +155,7 @@ class TreeGroup:
     def add(self, leaf: LeafNode | None = None, ident: Identity | None = None) -> int:
         """Adds a member from a KeyPackage leaf (RFC 9420 §12.1.1); returns its leaf index."""
         ident = self.new_identity() if ident is None else ident
-        leaf = key_package_leaf(self.suite, ident) if leaf is None else leaf
+        leaf = key_package_leaf(self.suite, ident, caps=self.caps) if leaf is None else leaf
         index = self.tree.add_leaf(leaf)
         self.members[index] = Member(ident, TreeKEMPrivateKey(self.suite, index, ident.encryption_priv))
         self.pending_adds.append(index)
@@ -236,10 +241,12 @@ class TreeGroup:
             m.private.check_against(self.tree)
 
 
-def get_tree(n: int, suite_id: int = 1, seed: bytes = b"seed") -> TreeGroup:
+def get_tree(
+    n: int, suite_id: int = 1, seed: bytes = b"seed", caps: Capabilities | None = None
+) -> TreeGroup:
     """The tree-validation vectors' ``get_tree(n)``: leaf ``i`` adds leaf ``i + 1`` with a
     commit, for ``i`` in ``0 .. n - 2``."""
-    group = TreeGroup(suite_id, seed)
+    group = TreeGroup(suite_id, seed, caps)
     for i in range(n - 1):
         group.add()
         group.commit(i)

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 import trio
+from aioquic.quic.packet import QuicErrorCode
 
 from quicnproto.errors import ErrorCode, ProtocolError, TransportError
 from quicnproto.transport import quic
 from quicnproto.transport.frames import read_frame, write_frame
 from quicnproto.transport.quic import (
+    ConnectionClosedError,
     ConnectionInfo,
     QuicStream,
     StreamResetError,
@@ -333,7 +335,7 @@ async def test_server_survives_a_client_that_vanishes(autojump_clock: Any) -> No
             client._conn.endpoint.send = lambda datagrams: None  # type: ignore[method-assign]
         with trio.fail_after(60):
             await wait_until(lambda: bool(failures))
-        assert failures == [TransportError]
+        assert failures == [ConnectionClosedError]  # QUIC idle timeout
         assert infos[0].is_closed
         async with server.connect() as client:
             assert await echo_once_eof(client, b"next") == b""
@@ -384,19 +386,26 @@ async def test_max_connection_age(autojump_clock: Any) -> None:
             assert 30.0 <= trio.current_time() - started < 32.0
 
 
-async def test_connections_per_address_cap(autojump_clock: Any) -> None:
+async def test_connections_per_address_cap() -> None:
     limits = TransportLimits(max_connections_per_address=2)
     async with running_server(echo_handler, limits) as server:
         async with server.connect() as first, server.connect() as second:
-            with pytest.raises(TransportError):
-                async with server.connect(limits=TransportLimits(handshake_timeout=3.0)):
+            # Refused at once with CONNECTION_REFUSED, not left to time out.
+            with trio.fail_after(5), pytest.raises(ConnectionClosedError) as info:
+                async with server.connect():
                     pytest.fail("third connection from one address accepted")
+            assert info.value.error_code == QuicErrorCode.CONNECTION_REFUSED
             assert await echo_once(first, b"1") == b"1"
             assert await echo_once(second, b"2") == b"2"
-        # Closed connections free their slots.
-        await trio.sleep(1)
-        async with server.connect() as third:
-            assert await echo_once(third, b"3") == b"3"
+        # Closed connections free their slots (once the server finished closing them).
+        with trio.fail_after(5):
+            while True:
+                try:
+                    async with server.connect() as third:
+                        assert await echo_once(third, b"3") == b"3"
+                        break
+                except ConnectionClosedError:
+                    await trio.sleep(0.05)
 
 
 async def test_read_frame_deadline(autojump_clock: Any) -> None:
@@ -511,3 +520,16 @@ async def test_lossy_network_every_echo_arrives_once_in_order(
                 nursery.start_soon(worker, n)
         assert results == {n: [f"{n}:{i}".encode() * 50 for i in range(5)] for n in range(16)}
     assert stats["dropped"] > 10 and stats["duplicated"] > 5 and stats["delayed"] > 10
+
+
+async def test_nothing_listening_fails_fast() -> None:
+    certificate, _ = generate_self_signed_certificate()
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with trio.fail_after(5), pytest.raises(TransportError, match="refused"):
+        async with open_quic_connection(
+            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
+        ):
+            pytest.fail("connected to nothing")
