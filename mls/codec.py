@@ -249,7 +249,7 @@ class Vector(Codec[tuple[T, ...]]):
         return tuple(items)
 
 
-class Optional(Codec[typing.Optional[T]]):  # noqa: UP007 - the RFC's name
+class Optional(Codec[T | None]):
     """``optional<T>``: a presence octet, 0 or 1 (RFC 9420 §2.1.1)."""
 
     def __init__(self, inner: Codec[T] | type[Struct]) -> None:
