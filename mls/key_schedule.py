@@ -82,7 +82,7 @@ def welcome_key_nonce(suite: Suite, welcome_secret: bytes) -> tuple[bytes, bytes
     return key, nonce
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EpochSecrets:
     """The secrets of one epoch (RFC 9420 §8, table "Epoch-Derived Secrets").
 
@@ -90,6 +90,7 @@ class EpochSecrets:
     build Welcome messages; callers drop this object (and keep only what they need) once the
     epoch's Welcomes are sent. ``init_secret`` is the input of the *next* epoch.
     The ``epoch_secret`` itself is not retained (§9.2: it is consumed by the derivations).
+    There is no ``==``: compare secrets with :func:`hmac.compare_digest`.
     """
 
     joiner_secret: bytes = field(repr=False)
@@ -195,8 +196,7 @@ def export_secret(
 
 def external_key_pair(suite: Suite, external_secret: bytes) -> tuple[bytes, bytes]:
     """``(external_priv, external_pub)`` = ``KEM.DeriveKeyPair(external_secret)`` (RFC 9420 §8)."""
-    sk, pk = suite.hpke.derive_key_pair(external_secret)
-    return sk, pk
+    return suite.hpke.derive_key_pair(external_secret)
 
 
 def external_init_secret_for_joiner(suite: Suite, external_pub: bytes) -> tuple[bytes, bytes]:

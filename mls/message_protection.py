@@ -61,6 +61,7 @@ from .framing import (
 )
 from .group_context import GroupContext, ProtocolVersion
 from .key_schedule import sender_data_key_nonce
+from .messages import ProposalType
 from .secret_tree import RULE_SENDER_LEAF, SecretTree, StagedKey, ratchet_type_for
 from .tree_math import LeafIndex
 
@@ -73,6 +74,10 @@ RULE_EPOCH = "§6/epoch"
 """The message's epoch is not the epoch whose secrets were supplied (PUB-02, PRIV-01)."""
 RULE_PUBLIC_APPLICATION = "§6/application-in-public-message"
 """Application data never travels in a PublicMessage (PUB-07)."""
+RULE_SENDER_CONTENT = "§6.1/sender-content-type"
+"""An external or new-member sender with content it may not send: external senders and
+``new_member_proposal`` send proposals only (the latter Add only), ``new_member_commit``
+commits only (PUB-06, PUB-08)."""
 RULE_MEMBERSHIP_TAG = "§6.2/membership-tag"
 """A member's PublicMessage lacks a membership tag, or it does not verify (PUB-03)."""
 RULE_SIGNATURE = "§6.1/signature"
@@ -92,6 +97,7 @@ __all__ = [
     "RULE_MEMBERSHIP_TAG",
     "RULE_PADDING",
     "RULE_PUBLIC_APPLICATION",
+    "RULE_SENDER_CONTENT",
     "RULE_SENDER_DATA",
     "RULE_SENDER_LEAF",
     "RULE_SIGNATURE",
@@ -217,6 +223,27 @@ def membership_tag(
     return suite.mac(membership_key, tbm)
 
 
+def _sender_content_error(content: FramedContent) -> str | None:
+    """Why ``content``'s sender may not send it (RFC 9420 §6.1), or ``None`` if it may.
+
+    Members may send any content type; which proposal types an external sender may send is
+    the group's policy (§12.1.8) and is checked where the ``external_senders`` are known.
+    """
+    sender_type = content.sender.sender_type
+    if sender_type == SenderType.NEW_MEMBER_COMMIT:
+        if content.content_type != ContentType.COMMIT:
+            return "a new_member_commit sender may only send a commit"
+    elif sender_type == SenderType.NEW_MEMBER_PROPOSAL:
+        proposal = content.proposal
+        if content.content_type != ContentType.PROPOSAL or proposal is None:
+            return "a new_member_proposal sender may only send a proposal"
+        if proposal.proposal_type != ProposalType.ADD:
+            return "a new_member_proposal sender may only propose Add"
+    elif sender_type == SenderType.EXTERNAL and content.content_type != ContentType.PROPOSAL:
+        return "an external sender may only send proposals"
+    return None
+
+
 def _check_group_and_epoch(group_id: bytes, epoch: int, group_context: GroupContext) -> None:
     if not hmac.compare_digest(group_id, group_context.group_id):
         raise EpochError(RULE_GROUP_ID, "message is for another group")
@@ -240,13 +267,17 @@ def protect_public_message(
 
     Raises:
         UsageError: application content (never public, §6), a wire format other than
-            public message, or a member sender without ``membership_key``/``group_context``.
+            public message, content its sender type may not send (§6.1), or a member sender
+            without ``membership_key``/``group_context``.
     """
     content = authenticated_content.content
     if content.content_type == ContentType.APPLICATION:
         raise UsageError("application data cannot be sent as a PublicMessage")
     if authenticated_content.wire_format != WireFormat.MLS_PUBLIC_MESSAGE:
         raise UsageError("content signed for another wire format")
+    problem = _sender_content_error(content)
+    if problem is not None:
+        raise UsageError(problem)
     tag = None
     if content.sender.sender_type == SenderType.MEMBER:
         if membership_key is None or group_context is None:
@@ -273,13 +304,18 @@ def unprotect_public_message(
 
     Raises:
         EpochError: rules ``"§6/group-id"``, ``"§6/epoch"``.
-        ValidationError: rule ``"§6/application-in-public-message"``.
+        ValidationError: rules ``"§6/application-in-public-message"``,
+            ``"§6.1/sender-content-type"``.
         VerificationError: rules ``"§6.2/membership-tag"``, ``"§6.1/signature"``.
     """
     content = message.content
     _check_group_and_epoch(content.group_id, content.epoch, group_context)
     if content.content_type == ContentType.APPLICATION:
         raise ValidationError(RULE_PUBLIC_APPLICATION, "application data in a PublicMessage")
+    # RFC 9420 §6.1: non-member senders are limited in what they may send.
+    problem = _sender_content_error(content)
+    if problem is not None:
+        raise ValidationError(RULE_SENDER_CONTENT, problem)
     authenticated = AuthenticatedContent(WireFormat.MLS_PUBLIC_MESSAGE, content, message.auth)
     if content.sender.sender_type == SenderType.MEMBER:
         if message.membership_tag is None:
@@ -332,17 +368,18 @@ def protect_private_message(
     guard = _random.token_bytes(REUSE_GUARD_SIZE) if reuse_guard is None else reuse_guard
     if len(guard) != REUSE_GUARD_SIZE:
         raise UsageError("reuse_guard must be 4 bytes")
+    # Everything that can fail runs before the sending key is consumed.
     plaintext = encode_private_message_content(
         content.content_type, content.body, authenticated_content.auth, padding_size
     )
-    leaf = content.sender.leaf_index
-    key = secret_tree.next_sending_key(leaf, ratchet_type_for(content.content_type))
     aad = PrivateContentAAD(
         content.group_id, content.epoch, content.content_type, content.authenticated_data
     ).encode()
+    sd_aad = SenderDataAAD(content.group_id, content.epoch, content.content_type).encode()
+    leaf = content.sender.leaf_index
+    key = secret_tree.next_sending_key(leaf, ratchet_type_for(content.content_type))
     ciphertext = suite.aead_seal(key.key, _xor_guard(key.nonce, guard), aad, plaintext)
     sd_key, sd_nonce = sender_data_key_nonce(suite, sender_data_secret, ciphertext)
-    sd_aad = SenderDataAAD(content.group_id, content.epoch, content.content_type).encode()
     encrypted_sender_data = suite.aead_seal(
         sd_key, sd_nonce, sd_aad, SenderData(leaf, key.generation, guard).encode()
     )

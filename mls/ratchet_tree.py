@@ -4,6 +4,18 @@ The wire form of a tree, as carried by the ``ratchet_tree`` extension (RFC 9420 
 ``optional<Node> ratchet_tree<V>``: the array of nodes in tree order, blank nodes absent, with
 trailing blanks truncated. :func:`encode_ratchet_tree` and :func:`decode_ratchet_tree` convert
 it; :func:`ratchet_tree_extension` wraps it as an :class:`~mls.extensions.Extension`.
+
+:class:`RatchetTree` is the tree logic over that array (struct declarations come first in this
+file, the logic after them)::
+
+    from the wire        RatchetTree.decode / from_nodes   shape rules of §12.4.3.3 (TREE-01)
+    membership changes   add_leaf / update_leaf / remove_leaf      §12.1.1-3, §7.7
+    paths                filtered_direct_path / resolution / set_path   §4.1, §7.5
+    hashes               tree_hash (cached) / parent_hash_of / original_tree_hash   §7.8, §7.9
+    to the wire          to_nodes / encode / extension
+
+Semantic validation of a received tree lives in :mod:`mls.tree_validation`; UpdatePaths in
+:mod:`mls.treekem`.
 """
 
 from __future__ import annotations
@@ -42,7 +54,6 @@ from .tree_math import (
     level,
     node_of,
     subtree_leaves,
-    subtree_nodes,
 )
 
 if TYPE_CHECKING:
@@ -188,15 +199,19 @@ class RatchetTree:
     Tree hashes are cached per node. Changing a node drops the cached hashes of that node and
     its ancestors only, so after one path changes the root hash costs ``O(log n)`` hashes.
 
+    Two more per-node indexes keep path work logarithmic: the count of non-blank nodes under
+    each node (so the filtered direct path never scans a blank subtree) and a count of the
+    nodes holding each encryption key (so "is this key already in the tree" is ``O(1)``).
+
     Contract: the tree is mutable, and only the methods below change it. A caller that must
-    not see a partial change (commit staging) works on :meth:`copy`, which copies two lists of
-    references, never nodes. Nodes themselves are immutable values.
+    not see a partial change (commit staging) works on :meth:`copy`, which copies the index
+    lists and dict, never nodes. Nodes themselves are immutable values.
 
     Attributes:
         suite: the cipher suite whose hash the tree hashes use.
     """
 
-    __slots__ = ("suite", "_nodes", "_hashes", "_keys")
+    __slots__ = ("suite", "_nodes", "_hashes", "_keys", "_filled")
 
     def __init__(self, suite: Suite, nodes: Sequence[Node | None]) -> None:
         """A tree over ``nodes``; ``len(nodes)`` must be ``2 * n - 1`` for a power of two ``n``.
@@ -208,7 +223,9 @@ class RatchetTree:
         """
         n = leaf_width(len(nodes)) if len(nodes) % 2 else 0
         if not is_power_of_two(n):
-            raise UsageError(f"a tree array needs 2n-1 slots for a power of two n, got {len(nodes)}")
+            raise UsageError(
+                f"a tree array needs 2n-1 slots for a power of two n, got {len(nodes)}"
+            )
         for i, node in enumerate(nodes):
             if node is not None and (node.node_type == NodeType.LEAF) != (i % 2 == 0):
                 raise UsageError(f"node {i} has the wrong node type for its slot")
@@ -218,6 +235,15 @@ class RatchetTree:
         self._keys: dict[bytes, int] = {}
         for node in self._nodes:
             self._count_key(node, 1)
+        # _filled[x]: how many non-blank nodes the subtree of x holds (bottom-up, by level)
+        self._filled: list[int] = [0 if node is None else 1 for node in self._nodes]
+        k = 1
+        while (1 << k) <= len(nodes):
+            for x in range((1 << k) - 1, len(nodes), 1 << (k + 1)):
+                self._filled[x] += (
+                    self._filled[x ^ (1 << (k - 1))] + self._filled[x ^ (3 << (k - 1))]
+                )
+            k += 1
 
     # -- construction and wire form ---------------------------------------------------------
 
@@ -306,6 +332,7 @@ class RatchetTree:
         other._nodes = list(self._nodes)
         other._hashes = list(self._hashes)
         other._keys = dict(self._keys)
+        other._filled = list(self._filled)
         return other
 
     def __eq__(self, other: object) -> bool:
@@ -439,8 +466,8 @@ class RatchetTree:
         return out
 
     def _subtree_is_blank(self, x: NodeIndex) -> bool:
-        nodes = self._nodes
-        return all(nodes[y] is None for y in subtree_nodes(x))
+        """True if no node under ``x`` (itself included) is set, so its resolution is empty."""
+        return self._filled[x] == 0
 
     def filtered_direct_path(self, leaf: LeafIndex) -> list[tuple[NodeIndex, NodeIndex]]:
         """``(parent, copath child)`` pairs along the filtered direct path of ``leaf``
@@ -477,12 +504,14 @@ class RatchetTree:
         else:
             del self._keys[key]
 
-    def _invalidate(self, x: int) -> None:
-        """Drops the cached hashes of ``x`` and its ancestors."""
+    def _changed(self, x: int, filled_delta: int) -> None:
+        """Drops the cached hashes of ``x`` and its ancestors and moves their fill counts."""
         hashes = self._hashes
+        filled = self._filled
         r = len(self._nodes) // 2
         while True:
             hashes[x] = None
+            filled[x] += filled_delta
             if x == r:
                 return
             k = (x ^ (x + 1)).bit_length() - 1
@@ -504,7 +533,7 @@ class RatchetTree:
         self._count_key(old, -1)
         self._count_key(node, 1)
         self._nodes[x] = node
-        self._invalidate(x)
+        self._changed(x, (node is not None) - (old is not None))
 
     def set_leaf(self, leaf: LeafIndex, leaf_node: LeafNode | None) -> None:
         """Sets or blanks leaf ``leaf``."""
@@ -523,8 +552,11 @@ class RatchetTree:
         if self.n_leaves >= MAX_LEAVES:
             raise UsageError(f"the tree cannot grow past {MAX_LEAVES} leaves")
         grow = len(self._nodes) + 1
+        filled = self._filled[len(self._nodes) // 2]
         self._nodes.extend([None] * grow)
         self._hashes.extend([None] * grow)
+        self._filled.extend([0] * grow)
+        self._filled[len(self._nodes) // 2] = filled  # the new blank root over the old tree
 
     def truncate(self) -> None:
         """Drops the right half while it holds no non-blank leaf (RFC 9420 §7.7, §12.1.3)."""
@@ -537,6 +569,7 @@ class RatchetTree:
                 self._count_key(node, -1)
             del nodes[half - 1 :]
             del self._hashes[half - 1 :]
+            del self._filled[half - 1 :]
 
     def add_leaf(self, leaf_node: LeafNode) -> LeafIndex:
         """Puts ``leaf_node`` in the leftmost blank leaf, extending the tree if there is none,
@@ -653,47 +686,41 @@ class RatchetTree:
         cached = self._hashes[x]
         if cached is not None:
             return cached
+        node = self._nodes[x]
         if x % 2 == 0:
-            value = self._leaf_hash(x)
+            value = self._hash_leaf(x, None if node is None else node.leaf_node)
         else:
             k = level(x)
-            value = self._parent_hash_node(
-                x, self.tree_hash(NodeIndex(x ^ (1 << (k - 1)))),
+            value = self._hash_parent(
+                None if node is None else node.parent_node,
+                self.tree_hash(NodeIndex(x ^ (1 << (k - 1)))),
                 self.tree_hash(NodeIndex(x ^ (3 << (k - 1)))),
             )
         self._hashes[x] = value
         return value
 
-    def _leaf_hash(self, x: int, leaf_node: LeafNode | None = None, blank: bool = False) -> bytes:
-        node = self._nodes[x]
-        if not blank and node is not None:
-            leaf_node = node.leaf_node
-        data = TreeHashInput(
-            NodeType.LEAF, leaf_node=LeafNodeHashInput(x // 2, None if blank else leaf_node)
-        ).encode()
-        return self.suite.hash(data)
+    def _hash_leaf(self, x: int, leaf_node: LeafNode | None) -> bytes:
+        """Hash of ``TreeHashInput`` for leaf slot ``x`` holding ``leaf_node`` (§7.8)."""
+        data = TreeHashInput(NodeType.LEAF, leaf_node=LeafNodeHashInput(x // 2, leaf_node))
+        return self.suite.hash(data.encode())
 
-    def _parent_hash_node(
-        self, x: int, left_hash: bytes, right_hash: bytes, parent: ParentNode | None = None,
-        use_given: bool = False,
-    ) -> bytes:
-        if not use_given:
-            node = self._nodes[x]
-            parent = None if node is None else node.parent_node
+    def _hash_parent(self, parent: ParentNode | None, left_hash: bytes, right_hash: bytes) -> bytes:
+        """Hash of ``TreeHashInput`` for a parent slot holding ``parent`` (§7.8)."""
         data = TreeHashInput(
             NodeType.PARENT, parent_node=ParentNodeHashInput(parent, left_hash, right_hash)
-        ).encode()
-        return self.suite.hash(data)
+        )
+        return self.suite.hash(data.encode())
 
     def tree_hash_uncached(self, x: NodeIndex | None = None) -> bytes:
         """The tree hash recomputed from scratch, ignoring the cache (for checks and tests)."""
         if x is None:
             x = self.root
+        node = self._nodes[x]
         if x % 2 == 0:
-            return self._leaf_hash(x)
+            return self._hash_leaf(x, None if node is None else node.leaf_node)
         k = level(x)
-        return self._parent_hash_node(
-            x,
+        return self._hash_parent(
+            None if node is None else node.parent_node,
             self.tree_hash_uncached(NodeIndex(x ^ (1 << (k - 1)))),
             self.tree_hash_uncached(NodeIndex(x ^ (3 << (k - 1)))),
         )
@@ -701,25 +728,24 @@ class RatchetTree:
     def original_tree_hash(self, x: NodeIndex, excluded: Collection[int]) -> bytes:
         """The tree hash of ``x`` in the tree where each leaf in ``excluded`` is blank and
         missing from every ``unmerged_leaves`` list (RFC 9420 §7.9: the original sibling tree
-        hash, with ``excluded`` the parent's unmerged leaves)."""
+        hash, with ``excluded`` the parent's unmerged leaves). Subtrees holding none of them
+        use the cached hash."""
         leaves = subtree_leaves(x)
         hit = [leaf for leaf in excluded if leaf in leaves]
         if not hit:
             return self.tree_hash(x)
         if x % 2 == 0:
-            return self._leaf_hash(x, blank=True)
+            return self._hash_leaf(x, None)
         k = level(x)
         node = self._nodes[x]
         parent = None if node is None else node.parent_node
         if parent is not None and any(leaf in parent.unmerged_leaves for leaf in hit):
             kept = tuple(leaf for leaf in parent.unmerged_leaves if leaf not in hit)
             parent = dataclasses.replace(parent, unmerged_leaves=kept)
-        return self._parent_hash_node(
-            x,
+        return self._hash_parent(
+            parent,
             self.original_tree_hash(NodeIndex(x ^ (1 << (k - 1))), hit),
             self.original_tree_hash(NodeIndex(x ^ (3 << (k - 1))), hit),
-            parent,
-            use_given=True,
         )
 
     def parent_hash_of(self, p: NodeIndex, s: NodeIndex) -> bytes:

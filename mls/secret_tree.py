@@ -34,8 +34,23 @@ from types import MappingProxyType
 from .codec import Reader, Writer
 from .crypto.ciphersuite import Suite
 from .crypto.labels import derive_tree_secret, expand_with_label
-from .errors import DecodeError, StaleGenerationError, UsageError, ValidationError
-from .tree_math import LeafIndex, NodeIndex, is_power_of_two, left, node_of, right, root
+from .errors import (
+    DecodeError,
+    InternalError,
+    StaleGenerationError,
+    UsageError,
+    ValidationError,
+)
+from .tree_math import (
+    LeafIndex,
+    NodeIndex,
+    is_power_of_two,
+    left,
+    node_of,
+    right,
+    root,
+    subtree_leaves,
+)
 
 MAX_GENERATION = 2**32 - 1
 """Generations are ``uint32`` on the wire (RFC 9420 §6.3.2)."""
@@ -74,9 +89,10 @@ class RatchetPolicy:
             raise UsageError("ratchet policy bounds must not be negative")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RatchetKey:
-    """One generation's AEAD key and nonce (RFC 9420 §9.1)."""
+    """One generation's AEAD key and nonce (RFC 9420 §9.1). There is no ``==`` (it would
+    compare the key in variable time)."""
 
     generation: int
     key: bytes = field(repr=False)
@@ -106,7 +122,7 @@ class _LeafRatchets:
         return _LeafRatchets(self.handshake, ratchet)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StagedKey:
     """A key looked up but not yet consumed; :meth:`SecretTree.apply` consumes it.
 
@@ -198,7 +214,7 @@ class SecretTree:
         node = root(self._n_leaves)
         while node not in self._nodes:
             if node == target:  # pragma: no cover - the path always holds one stored secret
-                raise UsageError("secret tree lost a node secret (please report)")
+                raise InternalError("secret tree lost a node secret (please report)")
             node = left(node) if target < node else right(node)
         start = node
         secret = self._nodes[start]
@@ -346,8 +362,10 @@ class SecretTree:
             ratchets = self._leaves.get(self._check_leaf(leaf))
         except ValidationError:
             return False
+        if not 0 <= generation <= MAX_GENERATION:
+            return False
         if ratchets is None:
-            return 0 <= generation <= self.policy.max_forward
+            return generation <= self.policy.max_forward
         ratchet = ratchets.get(kind)
         if generation < ratchet.next_generation:
             return generation in ratchet.skipped
@@ -396,42 +414,74 @@ class SecretTree:
     def from_bytes(
         cls, suite: Suite, data: bytes, policy: RatchetPolicy | None = None
     ) -> SecretTree:
-        """The inverse of :meth:`to_bytes`.
+        """The inverse of :meth:`to_bytes`. Only a state :meth:`to_bytes` can produce is
+        accepted: entries in increasing order, secrets of the suite's sizes, skipped
+        generations below the ratchet's next one, and every leaf either started or below
+        exactly one stored node secret.
 
         Raises:
-            DecodeError: ``data`` is not a serialized secret tree.
+            DecodeError: ``data`` is not a serialized secret tree for ``suite``.
         """
+        nh, nk, nn = suite.hash_length, suite.aead_key_length, suite.aead_nonce_length
+
+        def sized(reader: Reader, length: int, what: str) -> bytes:
+            value = reader.opaque()
+            if len(value) != length:
+                raise DecodeError(f"serialized secret tree: {what} is not {length} bytes")
+            return value
+
+        def increasing(previous: int, value: int, what: str) -> int:
+            if value <= previous:
+                raise DecodeError(f"serialized secret tree: {what} out of order or repeated")
+            return value
+
         r = Reader(bytes(data))
         n_leaves = r.uint(4)
         if not is_power_of_two(n_leaves):
             raise DecodeError("serialized secret tree has a bad leaf count")
-        width = 2 * n_leaves - 1
         tree = cls(suite, b"", n_leaves, policy)
         tree._nodes.clear()
         body = r.vector()
+        node = -1
         while not body.at_end():
-            node = body.uint(4)
-            if node >= width:
+            node = increasing(node, body.uint(4), "node")
+            if node >= 2 * n_leaves - 1:
                 raise DecodeError("serialized secret tree names a node outside the tree")
-            tree._nodes[NodeIndex(node)] = body.opaque()
+            tree._nodes[NodeIndex(node)] = sized(body, nh, "node secret")
 
         def ratchet(inner: Reader) -> _Ratchet:
             nxt = inner.uint(8)
-            secret = inner.opaque()
+            if nxt > MAX_GENERATION + 1:
+                raise DecodeError("serialized secret tree: generation beyond uint32")
+            secret = sized(inner, nh, "ratchet secret")
             skipped: dict[int, tuple[bytes, bytes]] = {}
             v = inner.vector()
+            g = -1
             while not v.at_end():
-                g = v.uint(4)
-                skipped[g] = (v.opaque(), v.opaque())
+                g = increasing(g, v.uint(4), "skipped generation")
+                if g >= nxt:
+                    raise DecodeError("serialized secret tree: skipped key not behind ratchet")
+                skipped[g] = (sized(v, nk, "key"), sized(v, nn, "nonce"))
             return _Ratchet(nxt, secret, MappingProxyType(skipped))
 
         body = r.vector()
+        leaf = -1
         while not body.at_end():
-            leaf = body.uint(4)
+            leaf = increasing(leaf, body.uint(4), "leaf")
             if leaf >= n_leaves:
                 raise DecodeError("serialized secret tree names a leaf outside the tree")
             tree._leaves[LeafIndex(leaf)] = _LeafRatchets(ratchet(body), ratchet(body))
         r.expect_end("secret tree")
+        # Lazy derivation and deletion (§9.2) keep every leaf either started or below exactly
+        # one stored node secret: the covered leaf ranges tile [0, n_leaves).
+        spans = [subtree_leaves(n) for n in tree._nodes] + [range(x, x + 1) for x in tree._leaves]
+        covered = 0
+        for span in sorted(spans, key=lambda span: span.start):
+            if span.start != covered:
+                break
+            covered = span.stop
+        if covered != n_leaves:
+            raise DecodeError("serialized secret tree: node secrets and leaves do not tile it")
         return tree
 
     def same_state(self, other: SecretTree) -> bool:

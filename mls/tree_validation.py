@@ -8,8 +8,9 @@ TREE-11), cheapest first::
     unmerged_leaves: in range, sorted, non-blank,   TREE-06..08
       in the subtree, repeated on the way down
     signature / encryption keys unique              TREE-09, TREE-10
-    every leaf valid (signature, capabilities,      TREE-05 = LN-01..LN-07, LN-11
-      lifetime policy, credential)
+    every leaf valid (key encodings, signature,     TREE-05 = LN-01..LN-07, LN-11
+      capabilities, lifetime policy, credential)
+    parent keys valid encodings                     CRD-04
     every non-blank parent parent-hash valid        TREE-03, TREE-04   §7.9.2
 
 :func:`validate_leaf_node` is the per-leaf part (RFC 9420 §7.3), also usable for a leaf arriving
@@ -63,11 +64,10 @@ RULE_CREDENTIAL = "§5.3.1/credential"
 RULE_REQUIRED_CAPABILITIES = "§7.3/required-capabilities"
 RULE_CREDENTIAL_SUPPORT = "§7.3/credential-support"
 RULE_MAX_LIFETIME = "§7.2/max-lifetime"
-RULE_LIFETIME = "§7.3/lifetime"
+RULE_LIFETIME = "§7.3/lifetime"  # raised by mls.leaf_node.check_lifetime
 RULE_LEAF_SOURCE = "§7.3/leaf-node-source"
 RULE_UPDATE_KEY = "§7.3/update-encryption-key"
 RULE_LEAF_EXTENSION = "§17.3/leaf-extension-type"
-RULE_BLANK_LEAF = "§7.3/blank-leaf"
 
 DEFAULT_MAX_LIFETIME = 366 * 24 * 3600
 """The longest ``not_after - not_before`` span accepted by default (RFC 9420 §7.2 makes the
@@ -159,9 +159,14 @@ def _check_leaf_alone(
         try:
             accepted = credential_validator(leaf.credential, leaf.signature_key)
         except MLSError as exc:
-            raise ValidationError(RULE_CREDENTIAL, f"leaf {leaf_index}: credential rejected") from exc
+            raise ValidationError(
+                RULE_CREDENTIAL, f"leaf {leaf_index}: credential rejected"
+            ) from exc
         if not accepted:
             raise ValidationError(RULE_CREDENTIAL, f"leaf {leaf_index}: credential rejected")
+    # CRD-04 (RFC 9420 §5.1.1): the leaf's keys are valid encodings for the suite
+    suite.check_hpke_public_key(leaf.encryption_key)
+    suite.check_signature_public_key(leaf.signature_key)
     # LN-02 (RFC 9420 §7.3): the signature verifies; update/commit leaves bind group and index
     try:
         leaf.verify_signature(suite, group_id=group_id, leaf_index=leaf_index)
@@ -232,7 +237,8 @@ def validate_leaf_node(
     # LN-08 (RFC 9420 §7.3): the source fits where the leaf appears
     if expected_source is not None and leaf.leaf_node_source != expected_source:
         raise ValidationError(
-            RULE_LEAF_SOURCE, f"leaf source {leaf.leaf_node_source.name}, not {expected_source.name}"
+            RULE_LEAF_SOURCE,
+            f"leaf source {leaf.leaf_node_source.name}, not {expected_source.name}",
         )
     # LN-09 (RFC 9420 §7.3): an Update carries a fresh encryption key
     if replacing is not None and replacing.encryption_key == leaf.encryption_key:
@@ -262,7 +268,8 @@ def validate_leaf_node(
         # LN-04 (RFC 9420 §7.3): credential types mutually supported
         if own_type not in other.capabilities.credentials:
             raise ValidationError(
-                RULE_CREDENTIAL_SUPPORT, f"leaf {other_index} does not support credential {own_type}"
+                RULE_CREDENTIAL_SUPPORT,
+                f"leaf {other_index} does not support credential {own_type}",
             )
         if other.credential.credential_type not in leaf.capabilities.credentials:
             raise ValidationError(
@@ -306,6 +313,9 @@ def validate_ratchet_tree(
         lifetime_policy=LifetimePolicy() if lifetime_policy is None else lifetime_policy,
         credential_validator=credential_validator,
     )
+    for _, parent in tree.parents():
+        # CRD-04 (RFC 9420 §5.1.1): parent keys are valid HPKE public keys for the suite
+        tree.suite.check_hpke_public_key(parent.encryption_key)
     validate_parent_hashes(tree)
 
 
@@ -331,7 +341,9 @@ def validate_unmerged_leaves(tree: RatchetTree) -> None:
             if not is_leaf_in_subtree(LeafIndex(leaf), p):
                 raise ValidationError(RULE_UNMERGED_LEAF, f"node {p}: leaf {leaf} not below it")
             if tree.leaf_node(LeafIndex(leaf)) is None:
-                raise ValidationError(RULE_UNMERGED_LEAF, f"node {p}: unmerged leaf {leaf} is blank")
+                raise ValidationError(
+                    RULE_UNMERGED_LEAF, f"node {p}: unmerged leaf {leaf} is blank"
+                )
             # RFC 9420 §12.4.3.1: listed at every non-blank node in between (TREE-07)
             for q in direct_path(node_of(LeafIndex(leaf)), n):
                 if q == p:

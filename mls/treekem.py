@@ -9,6 +9,26 @@ node of the matching copath resolution::
       nodes[i]                       i-th node of the filtered direct path
         encryption_key               its new HPKE public key
         encrypted_path_secret[j]     path secret sealed to the j-th resolution node
+
+The path secrets form a chain from a fresh leaf secret up the filtered direct path; each node's
+key pair comes from its path secret, and the commit secret is one step past the last::
+
+    leaf_secret ─"node"─> leaf key pair
+        │"path"
+    path_secret[0] ─"node"─> key pair of fdp[0]      (encrypted to resolution(copath[0]))
+        │"path"
+       ...
+    path_secret[n-1] ─"node"─> key pair of fdp[n-1]
+        │"path"
+    commit_secret
+
+:func:`create_update_path` builds a path (committer); :func:`merge_update_path` checks and
+merges its public part; :func:`process_update_path` also decrypts the one ciphertext meant for
+the receiver and re-derives the rest (COM-05, COM-06, COM-08). :class:`TreeKEMPrivateKey` is a
+member's private view of the tree.
+
+Contract: the functions that take a tree change it only when they succeed, and private views
+are immutable values, so a rejected Commit leaves no trace (ST-01).
 """
 
 from __future__ import annotations
@@ -93,12 +113,13 @@ def node_key_pair(suite: Suite, path_secret: bytes) -> tuple[bytes, bytes]:
     return suite.hpke.derive_key_pair(derive_secret(suite, path_secret, NODE_LABEL))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TreeKEMPrivateKey:
     """One member's private view of the tree (RFC 9420 §4.2): its leaf's HPKE private key and
     the path secret of every parent node whose private key it knows.
 
     Immutable: the methods return new objects, so a failed Commit leaves the old one intact.
+    Compared by identity only (no ``==`` over secrets).
 
     Attributes:
         suite: the group's cipher suite.
@@ -129,7 +150,9 @@ class TreeKEMPrivateKey:
         """A copy that forgets the keys of nodes now blank in ``tree`` (RFC 9420 §7.5 asks
         to delete replaced key material)."""
         kept = {
-            x: s for x, s in self.path_secrets.items() if x < tree.node_count and not tree.is_blank(x)
+            x: s
+            for x, s in self.path_secrets.items()
+            if x < tree.node_count and not tree.is_blank(x)
         }
         return dataclasses.replace(self, path_secrets=kept)
 
@@ -268,29 +291,34 @@ def create_update_path(
         secrets.append(secret)
     commit_secret = next_path_secret(suite, secret)
     public_keys = [node_key_pair(suite, s)[1] for s in secrets]
-    _, leaf_parent_hash = tree.set_path(leaf_index, public_keys)
-    new_leaf = dataclasses.replace(
-        template,
-        encryption_key=leaf_pub,
-        leaf_node_source=LeafNodeSource.COMMIT,
-        lifetime=None,
-        parent_hash=leaf_parent_hash,
-        signature=b"",
-    ).signed(suite, signature_priv, group_id=group_context.group_id, leaf_index=leaf_index)
-    tree.set_leaf(leaf_index, new_leaf)
-    context = dataclasses.replace(group_context, tree_hash=tree.tree_hash())
-    context_bytes = context.encode()
-    nodes = []
-    for (_, s), key, path_secret in zip(path, public_keys, secrets, strict=True):
-        ciphertexts = []
-        for r in tree.resolution(s, excluded):
-            target = tree.public_key(r)
-            assert target is not None
-            kem_output, ciphertext = encrypt_with_label(
-                suite, target, UPDATE_PATH_NODE_LABEL, context_bytes, path_secret
-            )
-            ciphertexts.append(HPKECiphertext(kem_output, ciphertext))
-        nodes.append(UpdatePathNode(key, tuple(ciphertexts)))
+    snapshot = tree.snapshot_path(leaf_index)
+    try:
+        _, leaf_parent_hash = tree.set_path(leaf_index, public_keys)
+        new_leaf = dataclasses.replace(
+            template,
+            encryption_key=leaf_pub,
+            leaf_node_source=LeafNodeSource.COMMIT,
+            lifetime=None,
+            parent_hash=leaf_parent_hash,
+            signature=b"",
+        ).signed(suite, signature_priv, group_id=group_context.group_id, leaf_index=leaf_index)
+        tree.set_leaf(leaf_index, new_leaf)
+        context = dataclasses.replace(group_context, tree_hash=tree.tree_hash())
+        context_bytes = context.encode()
+        nodes = []
+        for (_, s), key, path_secret in zip(path, public_keys, secrets, strict=True):
+            ciphertexts = []
+            for r in tree.resolution(s, excluded):
+                target = tree.public_key(r)
+                assert target is not None
+                kem_output, ciphertext = encrypt_with_label(
+                    suite, target, UPDATE_PATH_NODE_LABEL, context_bytes, path_secret
+                )
+                ciphertexts.append(HPKECiphertext(kem_output, ciphertext))
+            nodes.append(UpdatePathNode(key, tuple(ciphertexts)))
+    except BaseException:
+        tree.restore(snapshot)
+        raise
     by_node = {p: s for (p, _), s in zip(path, secrets, strict=True)}
     return CreatedUpdatePath(
         update_path=UpdatePath(new_leaf, tuple(nodes)),

@@ -8,6 +8,7 @@ variables where listed.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -45,6 +46,11 @@ EXIT_CODES: tuple[tuple[type[QuicnprotoError], int], ...] = (
     (QuicnprotoError, 1),
 )
 """Exit code per error type; the first matching row wins."""
+
+
+def _quiet_libraries() -> None:
+    """Client commands print only their own line: library log records go nowhere."""
+    logging.getLogger().addHandler(logging.NullHandler())
 
 
 def _fail(exc: QuicnprotoError) -> typer.Exit:
@@ -137,6 +143,7 @@ def ping(
     """Check that a node answers."""
     from quicnproto.client.connection import open_client
 
+    _quiet_libraries()
     try:
         host, port = parse_address(server)
     except QuicnprotoError as exc:

@@ -28,7 +28,7 @@ def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, 
         ConfigError: the port is not a number in 0..65535 or the host is empty.
     """
     text = text.strip()
-    host, port_text = text, ""
+    host, port_text, has_port = text, "", False
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -37,12 +37,13 @@ def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, 
         if rest:
             if not rest.startswith(":"):
                 raise ConfigError(f"bad address {text!r}")
-            port_text = rest[1:]
+            port_text, has_port = rest[1:], True
     elif text.count(":") == 1:
         host, port_text = text.split(":")
+        has_port = True
     if not host:
         raise ConfigError(f"bad address {text!r}: empty host")
-    if not port_text:
+    if not has_port:
         return host, default_port
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"bad address {text!r}: port must be 0..65535")
@@ -141,8 +142,8 @@ class NodeConfig:
     dedupe_retention: float = 7 * 24 * 3600.0
     """Seconds a message id is remembered for idempotent retries."""
 
-    store_threads: int = 8
-    """Worker threads the store may use at once."""
+    store_threads: int = 32
+    """Worker threads the store may use at once (more concurrent writers, larger group commits)."""
 
     log_json: bool = False
     """Write structured logs as JSON lines instead of plain text."""

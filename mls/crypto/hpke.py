@@ -112,8 +112,8 @@ class _LabeledKdf:
         return self.hash.extract(salt, _VERSION_LABEL + self.suite_id + label + ikm)
 
     def expand(self, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
-        if length > 0xFFFF:
-            raise UsageError("LabeledExpand length exceeds 2^16 - 1")
+        if not 0 <= length <= 0xFFFF:
+            raise UsageError("LabeledExpand length must be in [0, 2^16 - 1]")
         labeled_info = length.to_bytes(2, "big") + _VERSION_LABEL + self.suite_id + label + info
         return self.hash.expand(prk, labeled_info, length)
 
@@ -170,9 +170,8 @@ class DHKEM:
     def encap(self, pk_r: bytes, *, ikm_e: bytes | None = None) -> tuple[bytes, bytes]:
         """Encap (RFC 9180 §4.1): ``(shared_secret, enc)``. ``ikm_e`` fixes the ephemeral
         key (test vectors only)."""
-        self.group.check_public_key(pk_r)
         sk_e, enc = self._ephemeral(ikm_e)
-        dh = self.group.dh(sk_e, pk_r)
+        dh = self.group.dh(sk_e, pk_r)  # validates pk_r (RFC 9180 §7.1.4)
         return self._extract_and_expand(dh, enc + pk_r), enc
 
     def decap(self, enc: bytes, sk_r: bytes) -> bytes:
@@ -188,9 +187,8 @@ class DHKEM:
         self, pk_r: bytes, sk_s: bytes, *, ikm_e: bytes | None = None
     ) -> tuple[bytes, bytes]:
         """AuthEncap (RFC 9180 §4.1): ``(shared_secret, enc)``."""
-        self.group.check_public_key(pk_r)
         sk_e, enc = self._ephemeral(ikm_e)
-        dh = self.group.dh(sk_e, pk_r) + self.group.dh(sk_s, pk_r)
+        dh = self.group.dh(sk_e, pk_r) + self.group.dh(sk_s, pk_r)  # validates pk_r
         pk_sm = self.group.public_key(sk_s)
         return self._extract_and_expand(dh, enc + pk_r + pk_sm), enc
 
@@ -230,6 +228,8 @@ class Context:
 
     def compute_nonce(self, seq: int) -> bytes:
         n = len(self.base_nonce)
+        if not 0 <= seq < 1 << (8 * n):
+            raise UsageError("HPKE sequence number out of range")
         seq_bytes = seq.to_bytes(n, "big")
         return bytes(a ^ b for a, b in zip(self.base_nonce, seq_bytes, strict=True))
 

@@ -369,12 +369,18 @@ class _EdwardsScheme(SignatureScheme):
     _public_cls: ClassVar[type[ed25519.Ed25519PublicKey] | type[ed448.Ed448PublicKey]]
 
     def _private(self, private_key: bytes) -> ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey:
-        if len(private_key) == 2 * self.seed_length:
+        n = self.seed_length
+        seed, public_half = private_key, None
+        if len(private_key) == 2 * n:
             # Some implementations store seed || public key; the seed is what signs.
-            private_key = private_key[: self.seed_length]
-        if len(private_key) != self.seed_length:
-            raise UsageError(f"{self.name} private key must be {self.seed_length} bytes")
-        return self._private_cls.from_private_bytes(private_key)
+            seed, public_half = private_key[:n], private_key[n:]
+        if len(seed) != n:
+            raise UsageError(f"{self.name} private key must be {n} bytes")
+        key = self._private_cls.from_private_bytes(seed)
+        if public_half is not None and public_half != key.public_key().public_bytes_raw():
+            # Signing with the seed would silently produce signatures under another key.
+            raise UsageError(f"{self.name} private key: its public half does not match the seed")
+        return key
 
     def _public(self, public_key: bytes) -> ed25519.Ed25519PublicKey | ed448.Ed448PublicKey:
         if len(public_key) != self.public_key_length:

@@ -63,10 +63,14 @@ def check(case: dict[str, Any]) -> None:
             # Processing the path at leaf j (which checks that it is parent-hash valid
             # relative to the tree) yields path_secrets[j] and the commit secret.
             done = process_update_path(merged, sender, path, context, keys[j])
-            expect(f"update_paths[{u}].path_secrets[{j}]", done.path_secret, entry["path_secrets"][j])
+            expect(
+                f"update_paths[{u}].path_secrets[{j}]", done.path_secret, entry["path_secrets"][j]
+            )
             expect(f"update_paths[{u}].commit_secret", done.commit_secret, entry["commit_secret"])
             # The merged tree has the expected root tree hash, and valid parent hashes.
-            expect(f"update_paths[{u}].tree_hash_after", merged.tree_hash(), entry["tree_hash_after"])
+            expect(
+                f"update_paths[{u}].tree_hash_after", merged.tree_hash(), entry["tree_hash_after"]
+            )
             try:
                 validate_parent_hashes(merged)
             except Exception as exc:
@@ -82,4 +86,8 @@ def check(case: dict[str, Any]) -> None:
             done = process_update_path(merged, sender, created.update_path, context, keys[j])
             if done.commit_secret != created.commit_secret:
                 raise Mismatch(f"update_paths[{u}] (new path commit secret at leaf {j})")
-            expect(f"update_paths[{u}] (new path tree hash at leaf {j})", merged.tree_hash(), own.tree_hash().hex())
+            expect(
+                f"update_paths[{u}] (new path tree hash at leaf {j})",
+                merged.tree_hash(),
+                own.tree_hash().hex(),
+            )

@@ -255,7 +255,10 @@ class AuthService:
         nonce = state.pop(_NONCE, None)
         if nonce is None:
             raise RequestRefused(ErrorCode.UNAUTHENTICATED, "no outstanding challenge")
-        if len(request.identity_key) != IDENTITY_KEY_SIZE or len(request.signature) != SIGNATURE_SIZE:
+        if (
+            len(request.identity_key) != IDENTITY_KEY_SIZE
+            or len(request.signature) != SIGNATURE_SIZE
+        ):
             raise RequestRefused(ErrorCode.UNAUTHENTICATED, "bad signature")
         try:
             Ed25519PublicKey.from_public_bytes(request.identity_key).verify(

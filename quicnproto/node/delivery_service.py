@@ -118,11 +118,7 @@ class DeliveryService:
         self._check_enqueue(request)
         if not self._senders.try_take(sender):
             raise RequestRefused(ErrorCode.RATE_LIMITED, "sender rate limit")
-        commit = (
-            None
-            if request.commit is None
-            else (request.commit.group_id, request.commit.epoch)
-        )
+        commit = None if request.commit is None else (request.commit.group_id, request.commit.epoch)
         seqs = await self.store.enqueue(
             sender, request.recipients, request.payload, request.message_id, commit
         )
@@ -142,8 +138,9 @@ class DeliveryService:
             RequestRefused: NOT_FOUND when the connection does not own the queue.
         """
         self._require_owner(state, request.recipient_key)
-        limit = max(1, min(request.limit or self.config.fetch_max_messages,
-                           self.config.fetch_max_messages))
+        limit = max(
+            1, min(request.limit or self.config.fetch_max_messages, self.config.fetch_max_messages)
+        )
         wait = min(request.wait_ms, self.config.max_wait_ms) / 1000.0
         deadline = trio.current_time() + wait
         while True:
@@ -161,15 +158,11 @@ class DeliveryService:
                     await waiters.event.wait()
             finally:
                 waiters.count -= 1
-                if (
-                    waiters.count == 0
-                    and self._waiters.get(request.recipient_key) is waiters
-                ):
+                if waiters.count == 0 and self._waiters.get(request.recipient_key) is waiters:
                     del self._waiters[request.recipient_key]
         return Fetched(
             messages=tuple(
-                QueuedMessage(seq=m.seq, message_id=m.message_id, payload=m.payload)
-                for m in found
+                QueuedMessage(seq=m.seq, message_id=m.message_id, payload=m.payload) for m in found
             )
         )
 

@@ -84,9 +84,11 @@ _REQUEST_KINDS = {
 # --- logging ----------------------------------------------------------------------------------
 
 
-_STANDARD_ATTRS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -132,12 +134,14 @@ def configure_logging(*, json_lines: bool = False, level: str = "INFO", stream: 
     """Send ``quicnproto`` logs to ``stream`` (default stderr) as plain text or JSON lines."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLinesFormatter() if json_lines else PlainFormatter())
-    root = logging.getLogger("quicnproto")
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    root.propagate = False
+    # Ours at ``level``; aioquic's ("quic") only from WARNING, through the same handler.
+    for name, name_level in (("quicnproto", level.upper()), ("quic", "WARNING")):
+        target = logging.getLogger(name)
+        for old in list(target.handlers):
+            target.removeHandler(old)
+        target.addHandler(handler)
+        target.setLevel(name_level)
+        target.propagate = False
 
 
 def log_event(level: int, event: str, **fields: Any) -> None:

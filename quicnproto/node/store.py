@@ -3,10 +3,12 @@
 Two layers:
 
 * :class:`SQLiteBackend` is synchronous and thread-safe. Every public method is one logical
-  operation and runs in exactly one SQLite transaction (``BEGIN IMMEDIATE`` for writes), so a
-  crash leaves either all or none of it (VALIDATION SRV-CR-01..03). The database runs in WAL mode
-  with ``synchronous=FULL``: once a write method returns, its transaction is on disk and survives
-  ``kill -9``. Connections come from a small pool, one per call, created with
+  operation and is atomic: a read runs in one read transaction; a write runs in its own
+  ``SAVEPOINT`` inside a ``BEGIN IMMEDIATE`` transaction that may carry other concurrent writes
+  (group commit, see :meth:`SQLiteBackend._transact`), so a crash leaves either all or none of
+  it (VALIDATION SRV-CR-01..03). The database runs in WAL mode with ``synchronous=FULL``: a
+  write method returns only after the ``COMMIT`` that holds it, so its effect is on disk and
+  survives ``kill -9``. Connections come from a small pool, one per call, created with
   ``check_same_thread=False``.
 * :class:`ThreadedStore` implements the async :class:`Store` interface the services use by
   running a backend's methods in Trio worker threads (``trio.to_thread.run_sync``, bounded by a
@@ -50,6 +52,9 @@ from quicnproto.errors import ErrorCode, QuicnprotoError, StoreError
 
 T = TypeVar("T")
 
+MAX_BATCH = 256
+"""Most write operations one group commit takes."""
+
 MAX_SQL_INT = 2**63 - 1
 """SQLite integers are signed 64-bit; larger client values are clamped to this."""
 
@@ -66,6 +71,18 @@ class RequestRefused(QuicnprotoError):
         self.code = code
         self.detail = detail
         super().__init__(f"{code.name.lower()}: {detail}" if detail else code.name.lower())
+
+
+class _PendingWrite:
+    """One write operation waiting for (or done by) a group commit."""
+
+    __slots__ = ("op", "result", "error", "done")
+
+    def __init__(self, op: Callable[[sqlite3.Connection], Any]) -> None:
+        self.op = op
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +225,10 @@ class SQLiteBackend:
         self._pool: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers queue here rather than in SQLite's busy handler, whose sleeps back off to
+        # 100 ms; WAL readers never wait for it. The holder commits everything pending.
+        self._write_lock = threading.Lock()
+        self._pending: list[_PendingWrite] = []
         self._closed = False
         with self._guard():
             conn = self._acquire()
@@ -261,21 +282,62 @@ class SQLiteBackend:
             finally:
                 self._release(conn)
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
-        with self._guard():
+    def _transact(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` as one atomic, durable write and return its result.
+
+        Group commit: concurrent callers append their operation to a queue; whoever holds the
+        write lock runs every queued operation in one ``BEGIN IMMEDIATE`` transaction, each
+        inside its own ``SAVEPOINT`` (so a refused or failed operation is rolled back alone),
+        then commits once, paying one fsync for the whole batch. A caller returns only after
+        the ``COMMIT`` that made its operation durable; if that ``COMMIT`` fails, every
+        operation of the batch fails with :class:`StoreError` and none is acknowledged.
+        """
+        item = _PendingWrite(op)
+        with self._lock:
+            self._pending.append(item)
+        while not item.done:
+            with self._write_lock:
+                if item.done:
+                    break
+                with self._lock:
+                    batch = self._pending[:MAX_BATCH]
+                    del self._pending[:MAX_BATCH]
+                self._run_batch(batch)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _run_batch(self, batch: list[_PendingWrite]) -> None:
+        try:
             conn = self._acquire()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+        except StoreError as exc:
+            for item in batch:
+                item.error, item.done = exc, True
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT op")
                 try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                self._release(conn)
+                    item.result = item.op(conn)
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK TO op")
+                    item.error = StoreError(f"sqlite: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # refusals and bugs alike undo only this operation
+                    conn.execute("ROLLBACK TO op")
+                    item.error = exc
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            failure = StoreError(f"sqlite: {type(exc).__name__}: {exc}")
+            for item in batch:
+                item.result, item.error = None, failure
+        finally:
+            for item in batch:
+                item.done = True
+            self._release(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -332,7 +394,8 @@ class SQLiteBackend:
             StoreError: SQLite failed; nothing was stored.
         """
         digest = enqueue_digest(recipients, payload)
-        with self._write() as conn:
+
+        def op(conn: sqlite3.Connection) -> Any:
             row = conn.execute(
                 "SELECT digest, seqs FROM sent WHERE sender = ? AND message_id = ?",
                 (sender, message_id),
@@ -390,6 +453,8 @@ class SQLiteBackend:
             )
             return tuple(seqs)
 
+        return self._transact(op)
+
     def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages with ``seq > after_seq``, oldest first; deletes nothing."""
         with self._read() as conn:
@@ -403,7 +468,8 @@ class SQLiteBackend:
     def ack(self, recipient: bytes, up_to_seq: int) -> int:
         """Delete every message with ``seq <= up_to_seq``; returns how many went."""
         up_to = min(up_to_seq, MAX_SQL_INT)
-        with self._write() as conn:
+
+        def op(conn: sqlite3.Connection) -> Any:
             count, used = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
                 " WHERE recipient = ? AND seq <= ?",
@@ -418,6 +484,8 @@ class SQLiteBackend:
                     (count, used, recipient),
                 )
             return int(count)
+
+        return self._transact(op)
 
     def count_queue(self, recipient: bytes) -> int:
         """Messages waiting for ``recipient``."""
@@ -448,10 +516,9 @@ class SQLiteBackend:
                 QUOTA_EXCEEDED (too many stored for this identity).
             StoreError: SQLite failed.
         """
-        with self._write() as conn:
-            if conn.execute(
-                "SELECT 1 FROM consumed_key_packages WHERE ref = ?", (ref,)
-            ).fetchone():
+
+        def op(conn: sqlite3.Connection) -> Any:
+            if conn.execute("SELECT 1 FROM consumed_key_packages WHERE ref = ?", (ref,)).fetchone():
                 raise RequestRefused(ErrorCode.CONFLICT, "key package already used")
             existing = conn.execute(
                 "SELECT identity FROM key_packages WHERE ref = ?", (ref,)
@@ -480,6 +547,8 @@ class SQLiteBackend:
                 (identity, ref, package, int(last_resort), min(not_after, MAX_SQL_INT), now),
             )
 
+        return self._transact(op)
+
     def claim_key_package(self, identity: bytes, now: float) -> tuple[bytes, bool] | None:
         """Hand out one unexpired KeyPackage of ``identity`` exactly once.
 
@@ -491,7 +560,8 @@ class SQLiteBackend:
         Returns:
             ``(package, last_resort)``, or None when nothing is available.
         """
-        with self._write() as conn:
+
+        def op(conn: sqlite3.Connection) -> Any:
             conn.execute(
                 "DELETE FROM key_packages WHERE identity = ? AND not_after < ?",
                 (identity, int(now)),
@@ -516,6 +586,8 @@ class SQLiteBackend:
                 return bytes(row[0]), True
             return None
 
+        return self._transact(op)
+
     def count_key_packages(self, identity: bytes, now: float) -> int:
         """Unexpired single-use KeyPackages left for ``identity``."""
         with self._read() as conn:
@@ -528,11 +600,14 @@ class SQLiteBackend:
 
     def purge(self, now: float) -> int:
         """Forget idempotency records older than the retention; returns how many went."""
-        with self._write() as conn:
+
+        def op(conn: sqlite3.Connection) -> Any:
             cur = conn.execute(
                 "DELETE FROM sent WHERE created_at < ?", (now - self.limits.dedupe_retention,)
             )
             return int(cur.rowcount)
+
+        return self._transact(op)
 
 
 class Store(Protocol):

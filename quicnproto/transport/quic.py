@@ -865,6 +865,15 @@ class _Connection:
         assert handler is not None
         try:
             await handler(stream)
+        except TransportError as exc:
+            # The stream was reset or the connection went away under the handler: expected.
+            _log.debug(
+                "stream handler stopped: %s",
+                type(exc).__name__,
+                extra={"connection": self.info.id, "stream": stream.stream_id},
+            )
+            if not self.terminated.is_set():
+                self.reset_stream(stream, ErrorCode.INTERNAL)
         except Exception as exc:
             _log.error(
                 "stream handler failed: %s",
@@ -938,7 +947,9 @@ class _Connection:
             reason_phrase=reason,
         )
         self.transmit()
-        self._fail_streams(TransportError("connection closed locally"))
+        self._fail_streams(
+            ConnectionClosedError(f"connection closed locally ({reason or 'no reason'})", error_code)
+        )
         self._state_lot.unpark_all()
 
     def _fail_streams(self, error: TransportError) -> None:

@@ -98,7 +98,9 @@ def key_package_leaf(
     return leaf.signed(suite, ident.signature_priv)
 
 
-def resign(suite: Suite, leaf: LeafNode, signature_priv: bytes, index: int, **changes: object) -> LeafNode:
+def resign(
+    suite: Suite, leaf: LeafNode, signature_priv: bytes, index: int, **changes: object
+) -> LeafNode:
     """``leaf`` with ``changes`` applied and a fresh signature (for its source's context)."""
     changed = dataclasses.replace(leaf, **changes)  # type: ignore[arg-type]
     if changed.leaf_node_source == LeafNodeSource.KEY_PACKAGE:
@@ -124,9 +126,7 @@ class TreeGroup:
         self.epoch = 0
         self.names = 0
         founder = self.new_identity()
-        self.tree = RatchetTree.create(
-            self.suite, key_package_leaf(self.suite, founder, caps=caps)
-        )
+        self.tree = RatchetTree.create(self.suite, key_package_leaf(self.suite, founder, caps=caps))
         self.members: dict[int, Member] = {
             0: Member(founder, TreeKEMPrivateKey(self.suite, LeafIndex(0), founder.encryption_priv))
         }
@@ -157,7 +157,9 @@ class TreeGroup:
         ident = self.new_identity() if ident is None else ident
         leaf = key_package_leaf(self.suite, ident, caps=self.caps) if leaf is None else leaf
         index = self.tree.add_leaf(leaf)
-        self.members[index] = Member(ident, TreeKEMPrivateKey(self.suite, index, ident.encryption_priv))
+        self.members[index] = Member(
+            ident, TreeKEMPrivateKey(self.suite, index, ident.encryption_priv)
+        )
         self.pending_adds.append(index)
         return index
 
@@ -261,7 +263,9 @@ def with_parent(tree: RatchetTree, x: int, **changes: object) -> None:
 
 
 def fresh_public_key(suite: Suite, seed: bytes) -> bytes:
-    return node_key_pair(suite, hashlib.sha256(seed).digest()[: suite.hash_length].ljust(suite.hash_length, b"\0"))[1]
+    return node_key_pair(
+        suite, hashlib.sha256(seed).digest()[: suite.hash_length].ljust(suite.hash_length, b"\0")
+    )[1]
 
 
 __all__ = [

@@ -32,8 +32,12 @@ requests = st.one_of(
     st.just(Ping()),
     st.just(GetChallenge()),
     st.builds(Authenticate, identity_key=keyish, signature=st.binary(max_size=80)),
-    st.builds(UploadKeyPackage, identity_key=keyish, package=st.binary(max_size=300),
-              last_resort=st.booleans()),
+    st.builds(
+        UploadKeyPackage,
+        identity_key=keyish,
+        package=st.binary(max_size=300),
+        last_resort=st.booleans(),
+    ),
     st.builds(FetchKeyPackage, identity_key=keyish),
     st.builds(CountKeyPackages, identity_key=keyish),
     st.builds(

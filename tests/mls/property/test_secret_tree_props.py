@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mls.crypto.ciphersuite import get_suite
+from mls.crypto.labels import derive_tree_secret, expand_with_label
 from mls.errors import StaleGenerationError
 from mls.secret_tree import RULE_CONSUMED, RULE_WINDOW, RatchetPolicy, RatchetType, SecretTree
 
@@ -15,16 +16,31 @@ ROOT = bytes(32)
 N_LEAVES = 4
 MAX_GEN = 24
 
-# Keys of a sequential walk, computed once: leaf -> kind -> [(key, nonce) per generation].
-_SEQUENTIAL: dict[tuple[int, RatchetType], list[tuple[bytes, bytes]]] = {}
+# Reference keys, derived here from the §9 formulas (not by SecretTree), once per ratchet:
+# (leaf, kind) -> [(key, nonce) per generation].
+_REFERENCE: dict[tuple[int, RatchetType], list[tuple[bytes, bytes]]] = {}
 
 
-def sequential(leaf: int, kind: RatchetType) -> list[tuple[bytes, bytes]]:
-    if (leaf, kind) not in _SEQUENTIAL:
-        t = SecretTree(SUITE, ROOT, N_LEAVES)
-        keys = [t.consume(leaf, kind, g) for g in range(MAX_GEN)]
-        _SEQUENTIAL[(leaf, kind)] = [(k.key, k.nonce) for k in keys]
-    return _SEQUENTIAL[(leaf, kind)]
+def reference(leaf: int, kind: RatchetType) -> list[tuple[bytes, bytes]]:
+    if (leaf, kind) not in _REFERENCE:
+        secret, lo, hi = ROOT, 0, N_LEAVES
+        while hi - lo > 1:  # walk down from the root, left or right
+            mid = (lo + hi) // 2
+            side = b"left" if leaf < mid else b"right"
+            secret = expand_with_label(SUITE, secret, b"tree", side, SUITE.hash_length)
+            lo, hi = (lo, mid) if leaf < mid else (mid, hi)
+        secret = expand_with_label(SUITE, secret, kind.value, b"", SUITE.hash_length)
+        keys = []
+        for g in range(MAX_GEN):
+            keys.append(
+                (
+                    derive_tree_secret(SUITE, secret, b"key", g, SUITE.aead_key_length),
+                    derive_tree_secret(SUITE, secret, b"nonce", g, SUITE.aead_nonce_length),
+                )
+            )
+            secret = derive_tree_secret(SUITE, secret, b"secret", g, SUITE.hash_length)
+        _REFERENCE[(leaf, kind)] = keys
+    return _REFERENCE[(leaf, kind)]
 
 
 deliveries = st.lists(
@@ -38,7 +54,7 @@ deliveries = st.lists(
 
 
 @given(deliveries)
-def test_out_of_order_equals_sequential_and_consumed_keys_are_gone(
+def test_any_delivery_order_gives_the_rfc_keys_and_consumed_keys_are_gone(
     order: list[tuple[int, RatchetType, int]],
 ) -> None:
     t = SecretTree(SUITE, ROOT, N_LEAVES, RatchetPolicy(max_forward=MAX_GEN, max_skipped=MAX_GEN))
@@ -52,10 +68,13 @@ def test_out_of_order_equals_sequential_and_consumed_keys_are_gone(
             assert t.to_bytes() == before
             continue
         k = t.consume(leaf, kind, gen)
-        assert (k.key, k.nonce) == sequential(leaf, kind)[gen]
+        assert (k.key, k.nonce) == reference(leaf, kind)[gen]
         used.add((leaf, kind, gen))
     for leaf, kind, gen in used:
         assert not t.has_key(leaf, kind, gen)
+    # Every reachable state is one from_bytes accepts (and reproduces exactly).
+    data = t.to_bytes()
+    assert SecretTree.from_bytes(SUITE, data).to_bytes() == data
 
 
 @given(

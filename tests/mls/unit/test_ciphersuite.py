@@ -204,6 +204,12 @@ def test_ed25519_accepts_seed_and_public_key_as_private_key() -> None:
     long_form = priv + pub
     assert suite.signature_public_key(long_form) == pub
     assert suite.sign(long_form, b"m") == suite.sign(priv, b"m")  # Ed25519 is deterministic
+    # A public half that is not the seed's would make signatures verify under another key.
+    _, other_pub = suite.generate_signature_key_pair()
+    with pytest.raises(UsageError):
+        suite.sign(priv + other_pub, b"m")
+    with pytest.raises(UsageError):
+        suite.signature_public_key(priv + other_pub)
 
 
 @pytest.mark.parametrize("suite", SUITES)

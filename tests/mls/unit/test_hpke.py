@@ -265,6 +265,20 @@ def test_auth_mode_rejects_wrong_sender() -> None:
         hpke.setup_auth_r(enc, sk_r, b"i", pk_other).open(b"", ct)
 
 
+def test_export_and_nonce_arguments_out_of_range_are_usage_errors() -> None:
+    hpke = Hpke(KemId.DHKEM_X25519_HKDF_SHA256, KdfId.HKDF_SHA256, AeadId.AES_128_GCM)
+    _, pk = hpke.generate_key_pair()
+    _, ctx = hpke.setup_base_s(pk, b"")
+    assert len(ctx.export(b"c", 255 * 32)) == 255 * 32
+    for length in (-1, 255 * 32 + 1, 2**16):
+        with pytest.raises(UsageError):
+            ctx.export(b"c", length)
+    assert ctx.compute_nonce(2**96 - 1) == bytes(a ^ 0xFF for a in ctx.base_nonce)
+    for seq in (-1, 2**96):
+        with pytest.raises(UsageError):
+            ctx.compute_nonce(seq)
+
+
 def test_context_repr_hides_secrets() -> None:
     hpke = Hpke(KemId.DHKEM_X25519_HKDF_SHA256, KdfId.HKDF_SHA256, AeadId.AES_128_GCM)
     _, pk = hpke.generate_key_pair()

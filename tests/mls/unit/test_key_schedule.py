@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 
 import pytest
 
 from mls.crypto.ciphersuite import get_suite
+from mls.crypto.labels import derive_secret, expand_with_label
 from mls.errors import DecryptionError, UsageError, VerificationError
 from mls.group_context import GroupContext, ProtocolVersion
 from mls.key_schedule import (
@@ -46,12 +49,16 @@ COMMIT = b"\x22" * 32
 PSK = b"\x33" * 32
 
 
+def same(a: EpochSecrets, b: EpochSecrets) -> bool:
+    return dataclasses.astuple(a) == dataclasses.astuple(b)
+
+
 def test_init_path_equals_joiner_path() -> None:
     gc = context()
     via_init = EpochSecrets.from_init_secret(SUITE, INIT, COMMIT, PSK, gc)
     joiner = derive_joiner_secret(SUITE, INIT, COMMIT, gc)
     via_joiner = EpochSecrets.from_joiner_secret(SUITE, joiner, PSK, gc)
-    assert via_init == via_joiner
+    assert same(via_init, via_joiner)
     assert via_init.joiner_secret == joiner
     assert via_init.welcome_secret == derive_welcome_secret(SUITE, joiner, PSK)
 
@@ -60,15 +67,16 @@ def test_none_means_zero_vector() -> None:
     gc = context()
     a = EpochSecrets.from_init_secret(SUITE, INIT, None, None, gc)
     b = EpochSecrets.from_init_secret(SUITE, INIT, zero_secret(SUITE), zero_secret(SUITE), gc)
-    assert a == b
+    assert same(a, b)
     assert zero_secret(SUITE) == bytes(32)
 
 
 def test_encoded_context_equals_struct_context() -> None:
     gc = context()
-    assert EpochSecrets.from_init_secret(
-        SUITE, INIT, COMMIT, None, gc
-    ) == EpochSecrets.from_init_secret(SUITE, INIT, COMMIT, None, gc.encode())
+    assert same(
+        EpochSecrets.from_init_secret(SUITE, INIT, COMMIT, None, gc),
+        EpochSecrets.from_init_secret(SUITE, INIT, COMMIT, None, gc.encode()),
+    )
 
 
 def test_every_input_changes_every_secret() -> None:
@@ -110,18 +118,29 @@ def test_lengths_follow_the_suite(suite_id: int) -> None:
     assert (len(sd_key), len(sd_nonce)) == (suite.aead_key_length, suite.aead_nonce_length)
 
 
-def test_sender_data_sample_is_first_nh_bytes() -> None:
-    secret = b"\x44" * 32
-    ct = bytes(range(40))
-    assert sender_data_key_nonce(SUITE, secret, ct) == sender_data_key_nonce(SUITE, secret, ct[:32])
-    assert sender_data_key_nonce(SUITE, secret, ct) != sender_data_key_nonce(SUITE, secret, ct[:31])
-    # A short ciphertext is used whole.
-    assert sender_data_key_nonce(SUITE, secret, b"ab") != sender_data_key_nonce(SUITE, secret, b"a")
+@pytest.mark.parametrize("suite_id", [1, 5, 7], ids=lambda n: f"cs{n}")
+@pytest.mark.parametrize("ct_length", [0, 1, 31, 32, 47, 48, 63, 64, 65, 200])
+def test_sender_data_sample_is_first_nh_bytes_or_whole_ciphertext(
+    suite_id: int, ct_length: int
+) -> None:
+    # RFC 9420 §6.3.2: the context is ciphertext[0..Nh-1], or all of a shorter ciphertext.
+    suite = get_suite(suite_id)
+    secret = b"\x44" * suite.hash_length
+    ct = bytes(range(ct_length))
+    sample = ct if ct_length < suite.hash_length else ct[: suite.hash_length]
+    expected = (
+        expand_with_label(suite, secret, b"key", sample, suite.aead_key_length),
+        expand_with_label(suite, secret, b"nonce", sample, suite.aead_nonce_length),
+    )
+    assert sender_data_key_nonce(suite, secret, ct) == expected
 
 
 def test_exporter_depends_on_label_context_and_length() -> None:
     secrets = EpochSecrets.from_init_secret(SUITE, INIT, COMMIT, None, context())
     a = secrets.export(SUITE, b"app", b"ctx", 32)
+    # RFC 9420 §8.5, assembled from the labeled operations.
+    derived = derive_secret(SUITE, secrets.exporter_secret, b"app")
+    assert a == expand_with_label(SUITE, derived, b"exported", hashlib.sha256(b"ctx").digest(), 32)
     assert a == export_secret(SUITE, secrets.exporter_secret, b"app", b"ctx", 32)
     assert a != secrets.export(SUITE, b"app2", b"ctx", 32)
     assert a != secrets.export(SUITE, b"app", b"ctx2", 32)
@@ -152,6 +171,7 @@ def test_confirmation_tag_verifies_and_rejects() -> None:
     key = b"\x55" * 32
     cth = b"\x66" * 32
     tag = confirmation_tag(SUITE, key, cth)
+    assert tag == hmac.digest(key, cth, "sha256")  # MAC is HMAC with the suite's hash (§5.1)
     verify_confirmation_tag(SUITE, key, cth, tag)
     with pytest.raises(VerificationError) as exc:
         verify_confirmation_tag(SUITE, key, cth, bytes([tag[0] ^ 1]) + tag[1:])

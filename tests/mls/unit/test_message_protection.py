@@ -8,6 +8,7 @@ control message built the same way without the defect is accepted.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
@@ -45,6 +46,7 @@ from mls.message_protection import (
     RULE_MEMBERSHIP_TAG,
     RULE_PADDING,
     RULE_PUBLIC_APPLICATION,
+    RULE_SENDER_CONTENT,
     RULE_SENDER_DATA,
     RULE_SENDER_LEAF,
     RULE_SIGNATURE,
@@ -60,7 +62,7 @@ from mls.message_protection import (
 )
 from mls.messages import Commit, Proposal, Remove
 from mls.secret_tree import RULE_CONSUMED, RULE_WINDOW, RatchetPolicy, RatchetType, SecretTree
-from mls.transcript import next_transcript_hashes
+from mls.transcript import confirmed_transcript_hash_input, next_transcript_hashes
 from mls.tree_math import LeafIndex
 
 SUITE = get_suite(1)
@@ -130,6 +132,15 @@ def open_msg(msg: PrivateMessage, t: SecretTree) -> AuthenticatedContent:
     )
 
 
+def seal_sender_data(
+    ciphertext: bytes, sender_data: SenderData, content_type: ContentType = ContentType.APPLICATION
+) -> bytes:
+    """``encrypted_sender_data`` for ``ciphertext``, with the correct key (RFC 9420 §6.3.2)."""
+    sd_key, sd_nonce = sender_data_key_nonce(SUITE, SENDER_DATA_SECRET, ciphertext)
+    sd_aad = SenderDataAAD(CONTEXT.group_id, CONTEXT.epoch, content_type).encode()
+    return SUITE.aead_seal(sd_key, sd_nonce, sd_aad, sender_data.encode())
+
+
 def seal_raw(
     plaintext: bytes,
     *,
@@ -156,10 +167,10 @@ def seal_raw(
         ).encode()
         ciphertext = SUITE.aead_seal(key.key, nonce, aad, plaintext)
     else:
-        ciphertext = b"\x00" * 48  # never reached: the sender data check fires first
-    sd_key, sd_nonce = sender_data_key_nonce(SUITE, SENDER_DATA_SECRET, ciphertext)
-    sd_aad = SenderDataAAD(CONTEXT.group_id, CONTEXT.epoch, content_type).encode()
-    esd = SUITE.aead_seal(sd_key, sd_nonce, sd_aad, SenderData(leaf, generation, guard).encode())
+        # No key exists (leaf outside the tree) or deriving it is out of reach: the sender-leaf
+        # or window check rejects the message before its content is decrypted.
+        ciphertext = b"\x00" * 48
+    esd = seal_sender_data(ciphertext, SenderData(leaf, generation, guard), content_type)
     return PrivateMessage(
         CONTEXT.group_id, CONTEXT.epoch, content_type, authenticated_data, esd, ciphertext
     )
@@ -317,6 +328,19 @@ def test_priv02_tampered_sender_data() -> None:
     assert_rejected(bad, tree(), DecryptionError, RULE_SENDER_DATA)
 
 
+@pytest.mark.parametrize("length", [0, 16, 31])
+def test_priv02_ciphertext_shorter_than_nh_uses_whole_sample(length: int) -> None:
+    # Sender data sealed under the key of the whole (short) ciphertext opens; the content
+    # then fails its AEAD, and nothing else goes wrong on the way.
+    ciphertext = bytes(range(length))
+    esd = seal_sender_data(ciphertext, SenderData(SENDER, 0, bytes(4)))
+    msg = PrivateMessage(
+        CONTEXT.group_id, CONTEXT.epoch, ContentType.APPLICATION, b"aad", esd, ciphertext
+    )
+    assert decrypt_sender_data(SUITE, msg, SENDER_DATA_SECRET) == SenderData(SENDER, 0, bytes(4))
+    assert_rejected(msg, tree(), DecryptionError, RULE_CONTENT_AEAD)
+
+
 def test_priv05_tampered_authenticated_data() -> None:
     msg = seal_raw(app_plaintext())
     bad = dataclasses.replace(msg, authenticated_data=b"other")
@@ -325,15 +349,9 @@ def test_priv05_tampered_authenticated_data() -> None:
 
 def test_priv05_wrong_reuse_guard() -> None:
     good = seal_raw(app_plaintext(), guard=b"\x01\x02\x03\x04")
-    other = seal_raw(app_plaintext(), guard=b"\x09\x09\x09\x09")
-    # The sender data of one message with the ciphertext of another sample fails the
-    # sender-data AEAD, so rebuild the sender data around good's ciphertext with other's guard.
-    sd_key, sd_nonce = sender_data_key_nonce(SUITE, SENDER_DATA_SECRET, good.ciphertext)
-    sd_aad = SenderDataAAD(CONTEXT.group_id, CONTEXT.epoch, ContentType.APPLICATION).encode()
-    esd = SUITE.aead_seal(
-        sd_key, sd_nonce, sd_aad, SenderData(SENDER, 0, b"\x09\x09\x09\x09").encode()
-    )
-    assert other.ciphertext != good.ciphertext
+    # Re-seal good's sender data (valid for its ciphertext) naming another reuse guard, so
+    # only the content nonce is wrong.
+    esd = seal_sender_data(good.ciphertext, SenderData(SENDER, 0, b"\x09\x09\x09\x09"))
     assert_rejected(
         dataclasses.replace(good, encrypted_sender_data=esd),
         tree(),
@@ -368,6 +386,21 @@ def test_priv01_group_and_epoch_mismatch() -> None:
     msg = seal_raw(app_plaintext())
     assert_rejected(dataclasses.replace(msg, group_id=b"other"), tree(), EpochError, RULE_GROUP_ID)
     assert_rejected(dataclasses.replace(msg, epoch=8), tree(), EpochError, RULE_EPOCH)
+
+
+def test_protect_private_failure_consumes_no_generation() -> None:
+    t = tree()
+    before = t.to_bytes()
+    with pytest.raises(UsageError):
+        protect_private_message(
+            SUITE,
+            signed(b"x"),
+            secret_tree=t,
+            sender_data_secret=SENDER_DATA_SECRET,
+            padding_size=-1,
+        )
+    assert t.to_bytes() == before
+    assert t.next_generation(SENDER, RatchetType.APPLICATION) == 0
 
 
 def test_protect_private_requires_member_and_private_wire_format() -> None:
@@ -485,6 +518,50 @@ def test_external_sender_public_message_has_no_tag_and_no_context() -> None:
     )
 
 
+def test_new_member_commit_has_no_tag_and_signature_covers_context() -> None:
+    ac = signed(Commit((), None), WireFormat.MLS_PUBLIC_MESSAGE, sender=Sender.new_member_commit())
+    msg = protect_public_message(SUITE, ac, membership_key=None, group_context=None)
+    assert msg.membership_tag is None
+    decoded = MLSMessage.decode(MLSMessage.of(msg).encode()).body
+    assert isinstance(decoded, PublicMessage)
+
+    def receive(context: GroupContext) -> AuthenticatedContent:
+        return unprotect_public_message(
+            SUITE, decoded, signature_key=SIG_PUB, group_context=context, membership_key=None
+        )
+
+    assert receive(CONTEXT) == ac
+    # The same epoch and group id, another tree hash: the signature no longer verifies.
+    with pytest.raises(VerificationError) as exc:
+        receive(dataclasses.replace(CONTEXT, tree_hash=b"\x09" * 32))
+    assert exc.value.rule == RULE_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("sender", "body"),
+    [
+        (Sender.external(0), Commit((), None)),
+        (Sender.new_member_commit(), PROPOSAL),
+        (Sender.new_member_proposal(), PROPOSAL),  # a Remove, not an Add
+        (Sender.new_member_proposal(), Commit((), None)),
+    ],
+    ids=["external-commit", "new-member-commit-proposal", "new-member-remove", "new-member-commit"],
+)
+def test_pub06_pub08_sender_may_not_send_this_content(
+    sender: Sender, body: Proposal | Commit
+) -> None:
+    # Correctly signed by the sender's key: only the §6.1 sender/content rule is broken.
+    ac = signed(body, WireFormat.MLS_PUBLIC_MESSAGE, sender=sender)
+    with pytest.raises(UsageError):
+        protect_public_message(SUITE, ac, membership_key=None, group_context=None)
+    msg = PublicMessage(ac.content, ac.auth, None)
+    with pytest.raises(ValidationError) as exc:
+        unprotect_public_message(
+            SUITE, msg, signature_key=SIG_PUB, group_context=CONTEXT, membership_key=None
+        )
+    assert exc.value.rule == RULE_SENDER_CONTENT
+
+
 def test_sign_content_checks_confirmation_tag_presence() -> None:
     with pytest.raises(UsageError):
         sign_content(
@@ -511,14 +588,26 @@ def test_sign_content_checks_confirmation_tag_presence() -> None:
 
 
 def test_transcript_rejects_non_commit_and_missing_tag() -> None:
+    proposal = signed(PROPOSAL)
     with pytest.raises(UsageError):
-        next_transcript_hashes(SUITE, b"", signed(PROPOSAL))
+        confirmed_transcript_hash_input(proposal.wire_format, proposal.content, b"sig")
     ac = signed(Commit((), None))
     no_tag = AuthenticatedContent(
         ac.wire_format, ac.content, FramedContentAuthData(ac.auth.signature, None)
     )
     with pytest.raises(UsageError):
         next_transcript_hashes(SUITE, b"", no_tag)
-    confirmed, interim = next_transcript_hashes(SUITE, b"", ac)
-    assert len(confirmed) == len(interim) == 32
-    assert confirmed != interim
+    interim_before = b"\x5a" * 32
+    confirmed, interim = next_transcript_hashes(SUITE, interim_before, ac)
+    # RFC 9420 §8.2, computed here with hashlib over hand-assembled inputs.
+    assert ac.auth.confirmation_tag is not None
+    signature = ac.auth.signature
+    confirmed_input = (
+        int(WireFormat.MLS_PRIVATE_MESSAGE).to_bytes(2, "big")
+        + ac.content.encode()
+        + bytes([0x40 | (len(signature) >> 8), len(signature) & 0xFF])  # 64 <= len < 16384
+        + signature
+    )
+    assert confirmed == hashlib.sha256(interim_before + confirmed_input).digest()
+    tag = ac.auth.confirmation_tag
+    assert interim == hashlib.sha256(confirmed + bytes([len(tag)]) + tag).digest()

@@ -6,7 +6,7 @@ import pytest
 
 from mls.crypto.ciphersuite import get_suite
 from mls.crypto.labels import derive_tree_secret, expand_with_label
-from mls.errors import StaleGenerationError, UsageError, ValidationError
+from mls.errors import DecodeError, StaleGenerationError, UsageError, ValidationError
 from mls.secret_tree import (
     RULE_CONSUMED,
     RULE_SENDER_LEAF,
@@ -206,6 +206,105 @@ def test_serialization_round_trip_continues_identically() -> None:
     assert clone.consume(3, APP, 2).key == t.consume(3, APP, 2).key
     assert clone.consume(5, APP, 0).key == t.consume(5, APP, 0).key
     assert clone.to_bytes() == t.to_bytes()
+
+
+LeafEntry = tuple[int, int, bytes, list[tuple[int, bytes, bytes]]]
+"""(leaf, next generation, ratchet secret, [(skipped generation, key, nonce)])."""
+
+
+def serialized(
+    nodes: list[tuple[int, bytes]],
+    leaves: list[LeafEntry],
+    n_leaves: int = 4,
+) -> bytes:
+    """A hand-built serialized tree; each leaf's two ratchets are the same given one."""
+
+    def vec(body: bytes) -> bytes:  # a minimal length header (RFC 9420 §2.1.2)
+        assert len(body) < 2**14
+        return bytes([len(body)]) if len(body) < 64 else (0x4000 | len(body)).to_bytes(2, "big")
+
+    def opaque(b: bytes) -> bytes:
+        return bytes([len(b)]) + b
+
+    node_body = b"".join(n.to_bytes(4, "big") + opaque(sec) for n, sec in nodes)
+    leaf_body = b""
+    for leaf, nxt, secret, skipped in leaves:
+        skipped_body = b"".join(g.to_bytes(4, "big") + opaque(k) + opaque(n) for g, k, n in skipped)
+        ratchet = nxt.to_bytes(8, "big") + opaque(secret) + vec(skipped_body) + skipped_body
+        leaf_body += leaf.to_bytes(4, "big") + ratchet + ratchet
+    return n_leaves.to_bytes(4, "big") + vec(node_body) + node_body + vec(leaf_body) + leaf_body
+
+
+K, N, S = b"k" * 16, b"n" * 12, b"s" * 32
+GOOD_LEAVES: list[LeafEntry] = [(0, 3, S, [(1, K, N)])]
+GOOD_NODES = [(2, S), (5, S)]
+
+
+def test_from_bytes_reads_a_hand_built_tree() -> None:
+    data = serialized(GOOD_NODES, GOOD_LEAVES)
+    t = SecretTree.from_bytes(SUITE, data)
+    assert t.stored_nodes() == (2, 5)
+    assert t.started_leaves() == (0,)
+    assert t.next_generation(0, APP) == 3
+    assert t.consume(0, APP, 1).key == K
+    assert SecretTree.from_bytes(SUITE, data).to_bytes() == data
+
+
+def leaf0(
+    nxt: int = 3, secret: bytes = S, skipped: list[tuple[int, bytes, bytes]] | None = None
+) -> list[LeafEntry]:
+    """GOOD_LEAVES with one field changed."""
+    return [(0, nxt, secret, [(1, K, N)] if skipped is None else skipped)]
+
+
+# Each case breaks one thing in the good state (nodes 2 and 5 stored, leaf 0 started).
+@pytest.mark.parametrize(
+    ("nodes", "leaves", "n_leaves"),
+    [
+        pytest.param(GOOD_NODES, GOOD_LEAVES, 3, id="leaf-count"),
+        pytest.param([(2, S), (5, S), (7, S)], GOOD_LEAVES, 4, id="node-outside"),
+        pytest.param([(5, S), (2, S)], GOOD_LEAVES, 4, id="nodes-unordered"),
+        pytest.param([(2, S), (2, S), (5, S)], GOOD_LEAVES, 4, id="node-repeated"),
+        pytest.param([(2, S[:-1]), (5, S)], GOOD_LEAVES, 4, id="node-secret-size"),
+        pytest.param([(0, S), *GOOD_NODES], GOOD_LEAVES, 4, id="started-leaf-keeps-secret"),
+        pytest.param([(1, S), (5, S)], GOOD_LEAVES, 4, id="node-above-started-leaf"),
+        pytest.param([(5, S)], GOOD_LEAVES, 4, id="leaf-without-secret"),
+        pytest.param([], [], 4, id="empty"),
+        pytest.param(GOOD_NODES, [*GOOD_LEAVES, (4, 0, S, [])], 4, id="leaf-outside"),
+        pytest.param([(5, S)], [(1, 0, S, []), (0, 0, S, [])], 4, id="leaves-unordered"),
+        pytest.param(GOOD_NODES, leaf0(secret=S + b"x"), 4, id="ratchet-secret-size"),
+        pytest.param(GOOD_NODES, leaf0(nxt=2**32 + 1), 4, id="generation-beyond-uint32"),
+        pytest.param(GOOD_NODES, leaf0(skipped=[(3, K, N)]), 4, id="skipped-not-behind"),
+        pytest.param(GOOD_NODES, leaf0(skipped=[(1, K, N), (0, K, N)]), 4, id="skipped-unordered"),
+        pytest.param(GOOD_NODES, leaf0(skipped=[(1, K[:-1], N)]), 4, id="key-size"),
+        pytest.param(GOOD_NODES, leaf0(skipped=[(1, K, N + b"x")]), 4, id="nonce-size"),
+    ],
+)
+def test_from_bytes_rejects_non_canonical_state(
+    nodes: list[tuple[int, bytes]],
+    leaves: list[LeafEntry],
+    n_leaves: int,
+) -> None:
+    with pytest.raises(DecodeError):
+        SecretTree.from_bytes(SUITE, serialized(nodes, leaves, n_leaves))
+
+
+def test_from_bytes_truncated_or_extended_is_decode_error() -> None:
+    t = tree(8)
+    t.consume(3, APP, 4)
+    data = t.to_bytes()
+    for end in range(len(data)):
+        with pytest.raises(DecodeError):
+            SecretTree.from_bytes(SUITE, data[:end])
+    with pytest.raises(DecodeError):
+        SecretTree.from_bytes(SUITE, data + b"\x00")
+
+
+def test_has_key_is_false_outside_uint32() -> None:
+    t = tree(max_forward=2**40)
+    assert t.has_key(0, APP, 2**32 - 1)
+    assert not t.has_key(0, APP, 2**32)
+    assert not t.has_key(0, APP, -1)
 
 
 def test_copy_is_independent() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mls.credentials import Credential, CredentialType
+from mls.crypto.primitives import PUBLIC_KEY_RULE
 from mls.errors import ValidationError, VerificationError
 from mls.extensions import (
     ApplicationId,
@@ -83,12 +84,20 @@ def validate(group: TreeGroup, tree: RatchetTree | None = None, **kwargs: object
     validate_ratchet_tree(tree, group.context(tree), **kwargs)  # type: ignore[arg-type]
 
 
-def expect_rule(rule: str, group: TreeGroup, *, kind: type[ValidationError] = ValidationError,
-                context: GroupContext | None = None, **kwargs: object) -> None:
+def expect_rule(
+    rule: str,
+    group: TreeGroup,
+    *,
+    kind: type[ValidationError] = ValidationError,
+    context: GroupContext | None = None,
+    **kwargs: object,
+) -> None:
     kwargs.setdefault("lifetime_policy", POLICY)
     with pytest.raises(kind) as info:
         validate_ratchet_tree(
-            group.tree, group.context() if context is None else context, **kwargs  # type: ignore[arg-type]
+            group.tree,
+            group.context() if context is None else context,
+            **kwargs,  # type: ignore[arg-type]
         )
     assert info.value.rule == rule
 
@@ -419,7 +428,9 @@ def required_context(group: TreeGroup, required: RequiredCapabilities) -> GroupC
 def test_ln03_missing_required_capability_is_rejected() -> None:
     caps = capabilities(extensions=(0x0A0A,))
     group, newcomer = group_with_unmerged_newcomer(caps=caps)
-    required = RequiredCapabilities(extension_types=(0x0A0A,), proposal_types=(), credential_types=())
+    required = RequiredCapabilities(
+        extension_types=(0x0A0A,), proposal_types=(), credential_types=()
+    )
     validate_ratchet_tree(group.tree, required_context(group, required), lifetime_policy=POLICY)
     replace_leaf(group, newcomer, capabilities=capabilities())
     expect_rule(RULE_REQUIRED_CAPABILITIES, group, context=required_context(group, required))
@@ -484,7 +495,11 @@ def test_ln07_lifetime_span_over_maximum_is_rejected() -> None:
     group, newcomer = group_with_unmerged_newcomer()
     replace_leaf(group, newcomer, lifetime=Lifetime(0, 2**64 - 1))
     expect_rule(RULE_MAX_LIFETIME, group)
-    expect_rule(RULE_MAX_LIFETIME, group, lifetime_policy=LifetimePolicy(max_lifetime=3600, clock=lambda: NOW))
+    expect_rule(
+        RULE_MAX_LIFETIME,
+        group,
+        lifetime_policy=LifetimePolicy(max_lifetime=3600, clock=lambda: NOW),
+    )
     validate(group, lifetime_policy=LifetimePolicy(max_lifetime=None, clock=lambda: NOW))
 
 
@@ -507,14 +522,17 @@ def test_ln07_official_vector_leaves_have_expired() -> None:
         suite = get_suite(case["cipher_suite"])
         tree = RatchetTree.decode(suite, bytes.fromhex(case["tree"]))
         context = GroupContext(
-            ProtocolVersion.MLS10, case["cipher_suite"], bytes.fromhex(case["group_id"]), 0,
-            tree.tree_hash(), b"", (),
+            ProtocolVersion.MLS10,
+            case["cipher_suite"],
+            bytes.fromhex(case["group_id"]),
+            0,
+            tree.tree_hash(),
+            b"",
+            (),
         )
         validate_ratchet_tree(tree, context, lifetime_policy=LifetimePolicy.disabled())
         try:
-            validate_ratchet_tree(
-                tree, context, lifetime_policy=LifetimePolicy(max_lifetime=None)
-            )
+            validate_ratchet_tree(tree, context, lifetime_policy=LifetimePolicy(max_lifetime=None))
         except ValidationError as exc:
             assert exc.rule == "§7.3/lifetime"
             rejected += 1
@@ -550,14 +568,22 @@ def test_ln08_leaf_source_wrong_for_context_is_rejected() -> None:
     leaf = key_package_leaf(group.suite, group.new_identity())
     with pytest.raises(ValidationError) as info:
         validate_leaf_node(
-            group.suite, leaf, tree=group.tree, leaf_index=LeafIndex(3),
-            group_context=group.context(), expected_source=LeafNodeSource.UPDATE,
+            group.suite,
+            leaf,
+            tree=group.tree,
+            leaf_index=LeafIndex(3),
+            group_context=group.context(),
+            expected_source=LeafNodeSource.UPDATE,
             lifetime_policy=POLICY,
         )
     assert info.value.rule == RULE_LEAF_SOURCE
     validate_leaf_node(
-        group.suite, leaf, tree=group.tree, leaf_index=LeafIndex(3),
-        group_context=group.context(), expected_source=LeafNodeSource.KEY_PACKAGE,
+        group.suite,
+        leaf,
+        tree=group.tree,
+        leaf_index=LeafIndex(3),
+        group_context=group.context(),
+        expected_source=LeafNodeSource.KEY_PACKAGE,
         lifetime_policy=POLICY,
     )
 
@@ -567,14 +593,24 @@ def test_ln09_update_reusing_encryption_key_is_rejected() -> None:
     old = group.tree.leaf_node(LeafIndex(1))
     assert old is not None
     same_key = resign(
-        group.suite, old, group.members[1].ident.signature_priv, 1,
-        leaf_node_source=LeafNodeSource.UPDATE, parent_hash=None, lifetime=None,
+        group.suite,
+        old,
+        group.members[1].ident.signature_priv,
+        1,
+        leaf_node_source=LeafNodeSource.UPDATE,
+        parent_hash=None,
+        lifetime=None,
     )
     with pytest.raises(ValidationError) as info:
         validate_leaf_node(
-            group.suite, same_key, tree=group.tree, leaf_index=LeafIndex(1),
-            group_context=group.context(), expected_source=LeafNodeSource.UPDATE,
-            replacing=old, lifetime_policy=POLICY,
+            group.suite,
+            same_key,
+            tree=group.tree,
+            leaf_index=LeafIndex(1),
+            group_context=group.context(),
+            expected_source=LeafNodeSource.UPDATE,
+            replacing=old,
+            lifetime_policy=POLICY,
         )
     assert info.value.rule == RULE_UPDATE_KEY
 
@@ -585,7 +621,10 @@ def test_ln10_key_of_other_member_is_rejected(key: str) -> None:
     ident = group.new_identity()
     other = group.members[2]
     if key == "signature":
-        ident.signature_priv, ident.signature_pub = other.ident.signature_priv, other.ident.signature_pub
+        ident.signature_priv, ident.signature_pub = (
+            other.ident.signature_priv,
+            other.ident.signature_pub,
+        )
         rule = RULE_UNIQUE_SIGNATURE_KEY
     else:
         ident.encryption_pub = group.tree.leaf_node(LeafIndex(2)).encryption_key  # type: ignore[union-attr]
@@ -593,8 +632,12 @@ def test_ln10_key_of_other_member_is_rejected(key: str) -> None:
     leaf = key_package_leaf(group.suite, ident)
     with pytest.raises(ValidationError) as info:
         validate_leaf_node(
-            group.suite, leaf, tree=group.tree, leaf_index=LeafIndex(3),
-            group_context=group.context(), lifetime_policy=POLICY,
+            group.suite,
+            leaf,
+            tree=group.tree,
+            leaf_index=LeafIndex(3),
+            group_context=group.context(),
+            lifetime_policy=POLICY,
         )
     assert info.value.rule == rule
 
@@ -603,8 +646,12 @@ def test_validate_leaf_node_accepts_a_fresh_member() -> None:
     group = get_tree(3)
     leaf = key_package_leaf(group.suite, group.new_identity())
     validate_leaf_node(
-        group.suite, leaf, tree=group.tree, leaf_index=LeafIndex(3),
-        group_context=group.context(), expected_source=LeafNodeSource.KEY_PACKAGE,
+        group.suite,
+        leaf,
+        tree=group.tree,
+        leaf_index=LeafIndex(3),
+        group_context=group.context(),
+        expected_source=LeafNodeSource.KEY_PACKAGE,
         lifetime_policy=POLICY,
     )
 
@@ -616,3 +663,15 @@ def test_direct_path_helper_matches_unmerged_placement() -> None:
         parent = group.tree.parent_node(p)
         if parent is not None:
             assert newcomer in parent.unmerged_leaves
+
+
+def test_leaf_key_with_invalid_encoding_is_rejected() -> None:
+    group, newcomer = group_with_unmerged_newcomer()
+    replace_leaf(group, newcomer, encryption_key=b"\x01" * 31)
+    expect_rule(PUBLIC_KEY_RULE, group)
+
+
+def test_parent_key_with_invalid_encoding_is_rejected() -> None:
+    group = get_tree(4)
+    with_parent(group.tree, 5, encryption_key=b"\x01" * 31)
+    expect_rule(PUBLIC_KEY_RULE, group)

@@ -347,10 +347,12 @@ async def test_logs_never_contain_payloads_keys_or_key_packages(tmp_path: Path) 
                 with pytest.raises(NotFoundError):
                     await a.fetch(bob.key)
     finally:
-        root = logging.getLogger("quicnproto")
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        root.propagate = True
+        for name in ("quicnproto", "quic"):
+            target = logging.getLogger(name)
+            for handler in list(target.handlers):
+                target.removeHandler(handler)
+            target.setLevel(logging.NOTSET)
+            target.propagate = True
     text = sink.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
     requests = [entry for entry in lines if entry["event"] == "request"]

@@ -118,7 +118,7 @@ async def test_sigkill_during_enqueues_loses_no_acknowledged_message(tmp_path: P
                     )
                 unknown.clear()
 
-                async def sender(client=client) -> None:  # type: ignore[no-untyped-def]
+                async def sender(client=client, cycle=cycle) -> None:  # type: ignore[no-untyped-def]
                     nonlocal counter
                     while True:
                         counter += 1

@@ -75,7 +75,9 @@ class BackgroundNode:
 
 
 @pytest.fixture(scope="module")
-def live_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BackgroundNode, RunningNode]]:
+def live_node(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[BackgroundNode, RunningNode]]:
     node = BackgroundNode(tmp_path_factory.mktemp("fuzz") / "node")
     running = node.start()
     yield node, running

@@ -128,9 +128,7 @@ def test_garbage_frames_raise_protocol_error(frame: bytes) -> None:
 
 
 def test_every_truncation_raises_protocol_error() -> None:
-    frame = encode_request(
-        7, Enqueue(recipients=(KEY, KEY), payload=b"p" * 40, message_id=b"id")
-    )
+    frame = encode_request(7, Enqueue(recipients=(KEY, KEY), payload=b"p" * 40, message_id=b"id"))
     for cut in range(len(frame)):
         with pytest.raises(ProtocolError):
             decode_request(frame[:cut])

@@ -1,0 +1,76 @@
+"""Node and client configuration: defaults from VALIDATION §5.7, addresses, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
+from quicnproto.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.0.0.0:4201", ("0.0.0.0", 4201)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("localhost", ("localhost", DEFAULT_PORT)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("[::]", ("::", DEFAULT_PORT)),
+        (" example.org:1 ", ("example.org", 1)),
+    ],
+)
+def test_parse_address_accepts(text: str, expected: tuple[str, int]) -> None:
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", ":4201", "host:", "host:x", "host:70000", "[::1", "[::1]x"])
+def test_parse_address_rejects(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_address(text)
+
+
+def test_node_defaults_are_the_validation_caps() -> None:
+    config = NodeConfig()
+    assert (config.host, config.port) == ("0.0.0.0", 4201)
+    assert config.nesting_limit == 16
+    assert config.max_streams_per_connection == 64
+    assert config.max_connections_per_address == 16
+    assert config.request_deadline == 10.0
+    assert config.idle_timeout == 60.0
+    assert config.max_connection_age == 3600.0
+    assert config.queue_max_messages == 10_000
+    assert config.queue_max_bytes == 100 * 1024 * 1024
+    assert config.key_packages_per_identity == 200
+    assert (config.key_package_claims, config.key_package_claim_window) == (10, 600.0)
+    assert config.key_package_max_lifetime == 90 * 24 * 3600
+    assert config.max_frame_size == 4 * 1024 * 1024
+
+
+def test_node_paths_default_into_data_dir() -> None:
+    config = NodeConfig(data_dir=Path("/srv/q"))
+    assert config.cert_path == Path("/srv/q/server-cert.der")
+    assert config.key_path == Path("/srv/q/server-key.der")
+    assert config.db_path == Path("/srv/q/node.sqlite3")
+    explicit = NodeConfig(tls_cert=Path("/c.der"), tls_key=Path("/k.der"), db=Path("/d.db"))
+    assert (explicit.cert_path, explicit.key_path, explicit.db_path) == (
+        Path("/c.der"),
+        Path("/k.der"),
+        Path("/d.db"),
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"port": 70000}, {"max_frame_size": 0}, {"nesting_limit": -1}, {"max_wait_ms": -1}],
+)
+def test_node_validate_rejects_out_of_range(overrides: dict[str, int]) -> None:
+    with pytest.raises(ConfigError):
+        NodeConfig(**overrides).validate()  # type: ignore[arg-type]
+
+
+def test_client_defaults() -> None:
+    config = ClientConfig()
+    assert (config.host, config.port) == ("127.0.0.1", 4201)
+    assert config.server_cert == Path("data/server-cert.der")
