@@ -23,6 +23,7 @@ trailing bytes and inputs over a size cap before reading them.
 from __future__ import annotations
 
 import dataclasses
+import struct
 import typing
 from collections.abc import Callable, Mapping
 from enum import IntEnum
@@ -61,33 +62,46 @@ class Reader:
             raise DecodeError(f"{self.remaining} trailing bytes after {what}")
 
     def read(self, n: int) -> bytes:
-        if n < 0 or n > self._end - self._pos:
-            raise DecodeError(f"truncated: need {n} bytes, have {self._end - self._pos}")
-        out = self._data[self._pos : self._pos + n]
-        self._pos += n
-        return out
+        pos = self._pos
+        end = pos + n
+        if n < 0 or end > self._end:
+            raise DecodeError(f"truncated: need {n} bytes, have {self._end - pos}")
+        self._pos = end
+        return self._data[pos:end]
 
     def uint(self, width: int) -> int:
-        return int.from_bytes(self.read(width), "big")
+        pos = self._pos
+        end = pos + width
+        if end > self._end:
+            raise DecodeError(f"truncated: need {width} bytes, have {self._end - pos}")
+        self._pos = end
+        return int.from_bytes(self._data[pos:end], "big")
 
     def varint(self) -> int:
         """A variable-size length header (RFC 9420 §2.1.2), minimal encoding enforced."""
-        first = self.uint(1)
-        prefix = first >> 6
-        if prefix == 3:
+        pos = self._pos
+        if pos >= self._end:
+            raise DecodeError("truncated: need a length header, have 0 bytes")
+        first = self._data[pos]
+        if first < 0x40:
+            self._pos = pos + 1
+            return first
+        if first >= 0xC0:
             raise DecodeError("length header uses the reserved 11 prefix")
-        size = 1 << prefix
-        value = first & 0x3F
-        if size > 1:
-            value = (value << (8 * (size - 1))) | self.uint(size - 1)
-            if value < (1 << (8 * (size // 2) - 2)):
-                raise DecodeError("length header is not minimally encoded")
+        if first < 0x80:
+            value, floor = self.uint(2) & 0x3FFF, 1 << 6
+        else:
+            value, floor = self.uint(4) & 0x3FFFFFFF, 1 << 14
+        if value < floor:
+            raise DecodeError("length header is not minimally encoded")
         return value
 
     def sub(self, n: int) -> Reader:
         """A reader over the next ``n`` bytes; this reader moves past them."""
         if n < 0 or n > self._end - self._pos:
-            raise DecodeError(f"truncated: length {n} exceeds the {self._end - self._pos} bytes left")
+            raise DecodeError(
+                f"truncated: length {n} exceeds the {self._end - self._pos} bytes left"
+            )
         child = Reader(self._data, self._pos, self._pos + n)
         self._pos += n
         return child
@@ -118,27 +132,53 @@ class Writer:
 
     def varint(self, value: int) -> None:
         """Writes a minimal variable-size length header (RFC 9420 §2.1.2)."""
-        if value < 0 or value > MAX_VARINT:
-            raise UsageError("length exceeds 2^30 - 1")
-        if value < 1 << 6:
-            self._buf += value.to_bytes(1, "big")
-        elif value < 1 << 14:
-            self._buf += (value | 0x4000).to_bytes(2, "big")
-        else:
-            self._buf += (value | 0x80000000).to_bytes(4, "big")
+        self._buf += _length_header(value)
 
     def opaque(self, data: bytes) -> None:
-        self.varint(len(data))
+        self._buf += _length_header(len(data))
         self._buf += data
 
     def vector(self, encode_body: Callable[[Writer], None]) -> None:
-        """Writes a varint-prefixed vector whose body ``encode_body`` produces."""
-        inner = Writer()
-        encode_body(inner)
-        self.opaque(inner.getvalue())
+        """Writes a varint-prefixed vector whose body ``encode_body`` writes to this writer."""
+        start = len(self._buf)
+        encode_body(self)
+        self._prefix_length(start)
+
+    def _prefix_length(self, start: int) -> None:
+        """Puts the length header of everything written since offset ``start`` before it."""
+        buf = self._buf
+        buf[start:start] = _length_header(len(buf) - start)
 
     def getvalue(self) -> bytes:
         return bytes(self._buf)
+
+
+_ONE_BYTE_HEADERS = tuple(bytes((n,)) for n in range(64))
+
+
+def _length_header(value: int) -> bytes:
+    """The minimal variable-size length header of ``value`` (RFC 9420 §2.1.2)."""
+    if value < 0 or value > MAX_VARINT:
+        raise UsageError("length exceeds 2^30 - 1")
+    if value < 1 << 6:
+        return _ONE_BYTE_HEADERS[value]
+    if value < 1 << 14:
+        return (value | 0x4000).to_bytes(2, "big")
+    return (value | 0x80000000).to_bytes(4, "big")
+
+
+def reader_for(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Reader:
+    """A reader over ``data`` for a top-level decoder: refuses non-bytes input and input over
+    ``max_size`` before reading anything.
+
+    Raises:
+        DecodeError: ``data`` is not bytes-like, or is longer than ``max_size``.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > max_size:
+        raise DecodeError(f"input of {len(data)} bytes exceeds the {max_size}-byte cap")
+    return Reader(bytes(data))
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,11 +195,16 @@ class Codec(Generic[T]):
         raise NotImplementedError
 
 
+_INT_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
 class UInt(Codec[int]):
     """``uint8`` .. ``uint64``."""
 
     def __init__(self, width: int) -> None:
         self.width = width
+        self.format = _INT_FORMATS[width]
+        """The ``struct`` format character of one value (big-endian with a ``>`` prefix)."""
 
     def encode(self, w: Writer, value: int) -> None:
         w.uint(value, self.width)
@@ -184,7 +229,7 @@ class OpaqueCodec(Codec[bytes]):
         w.opaque(value)
 
     def decode(self, r: Reader) -> bytes:
-        return r.opaque()
+        return r.read(r.varint())
 
     def __repr__(self) -> str:
         return "Opaque"
@@ -209,43 +254,80 @@ class Fixed(Codec[bytes]):
 
 
 class Enum(Codec[E]):
-    """A closed enum carried as a fixed-width integer: unknown values are a decode error."""
+    """A closed enum carried as a fixed-width integer: unknown values are a decode error, and
+    encoding refuses them too (they could not be decoded back)."""
 
     def __init__(self, enum: type[E], width: int) -> None:
         self.enum = enum
         self.width = width
+        self._members: dict[int, E] = {int(m): m for m in enum}
 
     def encode(self, w: Writer, value: E) -> None:
+        if value not in self._members:
+            raise UsageError(f"{value!r} is not a {self.enum.__name__}")
         w.uint(int(value), self.width)
 
     def decode(self, r: Reader) -> E:
         raw = r.uint(self.width)
-        try:
-            return self.enum(raw)
-        except ValueError:
-            raise DecodeError(f"unknown {self.enum.__name__} value {raw}") from None
+        member = self._members.get(raw)
+        if member is None:
+            raise DecodeError(f"unknown {self.enum.__name__} value {raw}")
+        return member
 
 
 class Vector(Codec[tuple[T, ...]]):
-    """``T items<V>``: a varint byte length, then elements until it is used up."""
+    """``T items<V>``: a varint byte length, then elements until it is used up.
+
+    A body that is not a whole number of elements is a decode error. Vectors of fixed-width
+    integers are packed and unpacked in one step.
+    """
 
     def __init__(self, element: Codec[T] | type[Struct]) -> None:
         self.element: Codec[T] = as_codec(element)
 
     def encode(self, w: Writer, value: tuple[T, ...]) -> None:
         element = self.element
-
-        def body(inner: Writer) -> None:
-            for item in value:
-                element.encode(inner, item)
-
-        w.vector(body)
+        if isinstance(element, UInt):
+            try:
+                body = struct.pack(f">{len(value)}{element.format}", *value)
+            except struct.error:
+                raise UsageError(f"a vector element does not fit in {element!r}") from None
+            w.opaque(body)
+            return
+        buf = w._buf
+        start = len(buf)
+        encode = element.encode
+        for item in value:
+            encode(w, item)
+        w._prefix_length(start)
 
     def decode(self, r: Reader) -> tuple[T, ...]:
-        body = r.vector()
+        n = r.varint()
+        start = r._pos
+        end = start + n
+        saved_end = r._end
+        if end > saved_end:
+            raise DecodeError(f"truncated: length {n} exceeds the {saved_end - start} bytes left")
+        element = self.element
+        if isinstance(element, UInt):
+            count, rest = divmod(n, element.width)
+            if rest:
+                raise DecodeError(f"vector of {element!r} has {n} bytes, not a multiple")
+            r._pos = end
+            return struct.unpack_from(f">{count}{element.format}", r._data, start)
+        decode = element.decode
         items = []
-        while not body.at_end():
-            items.append(self.element.decode(body))
+        # Elements are read from this reader with its end moved to the body's end, so no
+        # element can read past the body; the end is restored whatever happens.
+        r._end = end
+        try:
+            while r._pos < end:
+                before = r._pos
+                items.append(decode(r))
+                if r._pos == before:
+                    raise DecodeError("vector element of zero bytes")
+        finally:
+            r._end = saved_end
         return tuple(items)
 
 
@@ -257,9 +339,9 @@ class Optional(Codec[T | None]):
 
     def encode(self, w: Writer, value: T | None) -> None:
         if value is None:
-            w.uint(0, 1)
+            w._buf += b"\x00"
         else:
-            w.uint(1, 1)
+            w._buf += b"\x01"
             self.inner.encode(w, value)
 
     def decode(self, r: Reader) -> T | None:
@@ -340,21 +422,35 @@ def as_codec(spec: Codec[T] | type[Struct]) -> Codec[T]:
 STRUCTS: list[type[Struct]] = []
 """Every Struct subclass, in definition order (the property tests walk it)."""
 
+_Step = tuple[str, Any, str | None, dict[Any, Any] | None]
+"""One field of a struct's plan: ``(name, encode or decode function, tag, variants)``. For a
+``Select`` field ``tag`` names the tag field and ``variants`` maps each tag value to the
+variant's function; otherwise both are ``None``."""
+
 
 class Struct:
-    """Base class of wire structs (frozen dataclasses whose fields carry codec markers)."""
+    """Base class of wire structs (frozen dataclasses whose fields carry codec markers).
+
+    The markers are resolved once per class, on first use, into two plans (one step per field,
+    holding the bound encode or decode function), so the generic :meth:`encode_into` and
+    :meth:`decode_from` are a loop over the plan.
+    """
 
     __codec_fields__: ClassVar[tuple[tuple[str, Codec[Any]], ...] | None] = None
+    __encode_plan__: ClassVar[tuple[_Step, ...] | None] = None
+    __decode_plan__: ClassVar[tuple[_Step, ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.__codec_fields__ = None
+        cls.__encode_plan__ = None
+        cls.__decode_plan__ = None
         STRUCTS.append(cls)
 
     @classmethod
     def codec_fields(cls) -> tuple[tuple[str, Codec[Any]], ...]:
         """``(name, codec)`` for each field, in wire order; resolved once, on first use."""
-        resolved = cls.__dict__.get("__codec_fields__")
+        resolved = cls.__codec_fields__
         if resolved is None:
             hints = typing.get_type_hints(cls, include_extras=True)
             out = []
@@ -369,23 +465,43 @@ class Struct:
             cls.__codec_fields__ = resolved
         return resolved
 
-    def encode_into(self, w: Writer) -> None:
-        for name, codec in self.codec_fields():
-            value = getattr(self, name)
+    @classmethod
+    def _plans(cls) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
+        encode_plan: list[_Step] = []
+        decode_plan: list[_Step] = []
+        for name, codec in cls.codec_fields():
             if isinstance(codec, Select):
-                variant = codec.variants.get(getattr(self, codec.tag))
-                if variant is None:
+                encoders = {k: v.encode for k, v in codec.variants.items()}
+                decoders = {k: v.decode for k, v in codec.variants.items()}
+                encode_plan.append((name, None, codec.tag, encoders))
+                decode_plan.append((name, None, codec.tag, decoders))
+            else:
+                encode_plan.append((name, codec.encode, None, None))
+                decode_plan.append((name, codec.decode, None, None))
+        cls.__encode_plan__ = tuple(encode_plan)
+        cls.__decode_plan__ = tuple(decode_plan)
+        return cls.__encode_plan__, cls.__decode_plan__
+
+    def encode_into(self, w: Writer) -> None:
+        plan = type(self).__encode_plan__ or type(self)._plans()[0]
+        for name, encode, tag, variants in plan:
+            if variants is not None:
+                encode = variants.get(getattr(self, tag))  # type: ignore[arg-type]
+                if encode is None:
                     raise UsageError(f"{type(self).__name__}.{name}: no variant for its tag")
-                codec = variant
-            codec.encode(w, value)
+            encode(w, getattr(self, name))
 
     @classmethod
     def decode_from(cls: type[S], r: Reader) -> S:
+        plan = cls.__decode_plan__ or cls._plans()[1]
         values: dict[str, Any] = {}
-        for name, codec in cls.codec_fields():
-            if isinstance(codec, Select):
-                codec = codec.variant(values[codec.tag])
-            values[name] = codec.decode(r)
+        for name, decode, tag, variants in plan:
+            if variants is not None:
+                tag_value = values[tag]  # type: ignore[index]
+                decode = variants.get(tag_value)
+                if decode is None:
+                    raise DecodeError(f"{cls.__name__}: no variant for {tag} = {tag_value!r}")
+            values[name] = decode(r)
         return cls(**values)
 
     def encode(self) -> bytes:
@@ -400,22 +516,22 @@ class Struct:
         Raises:
             DecodeError: the bytes are not exactly one valid encoding, or exceed ``max_size``.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise DecodeError(f"expected bytes, got {type(data).__name__}")
-        if len(data) > max_size:
-            raise DecodeError(f"input of {len(data)} bytes exceeds the {max_size}-byte cap")
-        r = Reader(bytes(data))
+        r = reader_for(data, max_size)
         value = cls.decode_from(r)
         r.expect_end(cls.__name__)
         return value
 
 
-def decode_exact(codec: Codec[T] | type[Struct], data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> T:
-    """Decodes exactly one value of any codec from ``data``."""
-    if len(data) > max_size:
-        raise DecodeError(f"input of {len(data)} bytes exceeds the {max_size}-byte cap")
+def decode_exact(
+    codec: Codec[T] | type[Struct], data: bytes, *, max_size: int = DEFAULT_MAX_SIZE
+) -> T:
+    """Decodes exactly one value of any codec from ``data``.
+
+    Raises:
+        DecodeError: the bytes are not exactly one valid encoding, or exceed ``max_size``.
+    """
     c: Codec[T] = as_codec(codec)
-    r = Reader(bytes(data))
+    r = reader_for(data, max_size)
     value = c.decode(r)
     r.expect_end()
     return value

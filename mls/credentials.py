@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Annotated
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from .codec import U16, Empty, Opaque, Select, Struct, Vector
 
 
@@ -62,3 +67,22 @@ class Credential(Struct):
     @classmethod
     def x509(cls, chain: tuple[bytes, ...]) -> Credential:
         return cls(CredentialType.X509, certificates=tuple(Certificate(c) for c in chain))
+
+
+def x509_signature_key(cert_der: bytes) -> bytes | None:
+    """The public key of a DER certificate in the form MLS carries a ``SignaturePublicKey``
+    (RFC 9420 §5.1.1: raw Ed25519/Ed448 keys, uncompressed ECDSA points), or ``None`` if the
+    certificate does not parse or holds a key of another kind.
+
+    The certificate is only parsed, not validated: chain and identity checks belong to the
+    Authentication Service (§5.3.1).
+    """
+    try:
+        key = x509.load_der_x509_certificate(cert_der).public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Annotated, Any
 
 from .codec import U16, Codec, Opaque, Struct, Vector, decode_exact, encode_value
@@ -42,6 +42,26 @@ class ExtensionType(IntEnum):
 
 DEFAULT_EXTENSION_TYPES = frozenset(ExtensionType)
 """Types every client supports, which ``Capabilities.extensions`` need not list (RFC 9420 §7.2)."""
+
+
+class ExtensionSite(Enum):
+    """Where an extension list sits: the "Message(s)" column of the registry (RFC 9420 §17.3)."""
+
+    KEY_PACKAGE = "KP"
+    LEAF_NODE = "LN"
+    GROUP_CONTEXT = "GC"
+    GROUP_INFO = "GI"
+
+
+ALLOWED_SITES: dict[int, ExtensionSite] = {
+    ExtensionType.APPLICATION_ID: ExtensionSite.LEAF_NODE,
+    ExtensionType.RATCHET_TREE: ExtensionSite.GROUP_INFO,
+    ExtensionType.REQUIRED_CAPABILITIES: ExtensionSite.GROUP_CONTEXT,
+    ExtensionType.EXTERNAL_PUB: ExtensionSite.GROUP_INFO,
+    ExtensionType.EXTERNAL_SENDERS: ExtensionSite.GROUP_CONTEXT,
+}
+"""The one place each type RFC 9420 defines may appear (§17.3). Unknown types (GREASE among
+them) are not restricted here."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,16 @@ def find_extension(extensions: Iterable[Extension], extension_type: int) -> Exte
     for ext in extensions:
         if ext.extension_type == extension_type:
             return ext
+    return None
+
+
+def misplaced_extension_type(extensions: Iterable[Extension], site: ExtensionSite) -> int | None:
+    """A known type in ``extensions`` that the registry does not allow at ``site``
+    (RFC 9420 §17.3), or ``None``."""
+    for ext in extensions:
+        allowed = ALLOWED_SITES.get(ext.extension_type)
+        if allowed is not None and allowed is not site:
+            return ext.extension_type
     return None
 
 

@@ -31,6 +31,7 @@ from enum import IntEnum
 from typing import Annotated, Any
 
 from .codec import (
+    DEFAULT_MAX_SIZE,
     U32,
     U64,
     Codec,
@@ -44,8 +45,9 @@ from .codec import (
     Struct,
     StructCodec,
     Writer,
+    reader_for,
 )
-from .errors import DecodeError, UsageError
+from .errors import UsageError
 from .group_context import VERSION, GroupContext, ProtocolVersion
 from .key_package import KeyPackage
 from .messages import Commit, GroupInfo, Proposal, Welcome
@@ -237,9 +239,15 @@ class FramedContentAuthData(Struct):
         return cls(signature, tag)
 
     @classmethod
-    def decode_exact_for(cls, data: bytes, content_type: ContentType) -> FramedContentAuthData:
-        """Decodes exactly one auth data of content of type ``content_type`` from ``data``."""
-        r = Reader(bytes(data))
+    def decode_exact_for(
+        cls, data: bytes, content_type: ContentType, *, max_size: int = DEFAULT_MAX_SIZE
+    ) -> FramedContentAuthData:
+        """Decodes exactly one auth data of content of type ``content_type`` from ``data``.
+
+        Raises:
+            DecodeError: the bytes are not exactly one valid encoding, or exceed ``max_size``.
+        """
+        r = reader_for(data, max_size)
         value = cls.decode_for(r, content_type)
         r.expect_end(cls.__name__)
         return value
@@ -420,7 +428,7 @@ def encode_private_message_content(
 
 
 def decode_private_message_content(
-    content_type: ContentType, plaintext: bytes
+    content_type: ContentType, plaintext: bytes, *, max_size: int = DEFAULT_MAX_SIZE
 ) -> tuple[ContentBody, FramedContentAuthData, bool]:
     """Decodes a decrypted PrivateMessageContent (RFC 9420 §6.3.1).
 
@@ -430,16 +438,14 @@ def decode_private_message_content(
         reject the message when ``padding_ok`` is false (RFC 9420 §6.3.1).
 
     Raises:
-        DecodeError: the body or auth data is malformed or truncated.
+        DecodeError: the body or auth data is malformed or truncated, or the plaintext exceeds
+            ``max_size``.
     """
-    if not isinstance(plaintext, (bytes, bytearray, memoryview)):
-        raise DecodeError(f"expected bytes, got {type(plaintext).__name__}")
-    data = bytes(plaintext)
-    r = Reader(data)
+    r = reader_for(plaintext, max_size)
     body: ContentBody = CONTENT_BODY[content_type].decode(r)
     auth = FramedContentAuthData.decode_for(r, content_type)
     padding = r.read(r.remaining)
-    return body, auth, not any(padding)
+    return body, auth, not padding.strip(b"\x00")
 
 
 def _wire(chosen: WireFormat, codec: Any) -> Select:

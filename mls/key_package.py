@@ -17,9 +17,21 @@ from .codec import U16, Opaque, Struct, Vector
 from .crypto.ciphersuite import Suite, get_suite
 from .crypto.labels import make_key_package_ref, sign_with_label, verify_with_label
 from .errors import MLSError, ValidationError, VerificationError
-from .extensions import Extension, duplicate_extension_type
+from .extensions import (
+    Extension,
+    ExtensionSite,
+    duplicate_extension_type,
+    misplaced_extension_type,
+)
 from .group_context import VERSION, ProtocolVersion
-from .leaf_node import LeafNode, LeafNodeSource, check_lifetime, check_own_capabilities
+from .leaf_node import (
+    LeafNode,
+    LeafNodeSource,
+    check_credential_key,
+    check_lifetime,
+    check_lifetime_span,
+    check_own_capabilities,
+)
 
 KEY_PACKAGE_TBS_LABEL = b"KeyPackageTBS"  # RFC 9420 §10
 
@@ -79,7 +91,11 @@ class KeyPackage(Struct):
 
 
 def validate_key_package(
-    kp: KeyPackage, *, suite: Suite | None = None, now: int | None = None
+    kp: KeyPackage,
+    *,
+    suite: Suite | None = None,
+    now: int | None = None,
+    max_lifetime: int | None = None,
 ) -> None:
     """Runs the checks a KeyPackage supports on its own (RFC 9420 §10.1; VALIDATION.md KP-01
     to KP-07 and the LN checks that apply to a lone leaf).
@@ -89,6 +105,8 @@ def validate_key_package(
         suite: the cipher suite the caller expects (a group's suite); ``None`` takes the
             KeyPackage's own ``cipher_suite``.
         now: the current time in seconds since the Unix epoch; ``None`` skips the lifetime check.
+        max_lifetime: the application's longest acceptable ``not_after - not_before`` in
+            seconds (RFC 9420 §7.2 makes applications define one); ``None`` skips the check.
 
     Raises:
         ValidationError: with ``.rule`` naming the broken rule; a bad signature raises its
@@ -112,11 +130,15 @@ def validate_key_package(
     # KP-03 / LN-08 (RFC 9420 §10.1): a KeyPackage's leaf has source key_package
     if leaf.leaf_node_source != LeafNodeSource.KEY_PACKAGE:
         raise ValidationError("§10.1/leaf-node-source", f"leaf source {leaf.leaf_node_source}")
-    # KP-03 / LN-05, LN-06, LN-11 (RFC 9420 §7.2, §13.4)
+    # KP-03 / LN-05, LN-06, LN-11 (RFC 9420 §7.2, §13.4, §17.3)
     check_own_capabilities(leaf)
-    # KP-03 / LN-07 (RFC 9420 §7.3)
+    # KP-03 / LN-07 (RFC 9420 §7.2, §7.3)
     if now is not None:
         check_lifetime(leaf, now)
+    if max_lifetime is not None:
+        check_lifetime_span(leaf, max_lifetime)
+    # KP-03 / CRD-03 (RFC 9420 §5.3)
+    check_credential_key(leaf)
     # KP-04 (RFC 9420 §10.1): init_key and the leaf's encryption_key differ
     if kp.init_key == leaf.encryption_key:
         raise ValidationError("§10.1/init-key-distinct", "init_key equals the leaf encryption_key")
@@ -125,6 +147,13 @@ def validate_key_package(
     if dup is not None:
         raise ValidationError(
             "§13.4/duplicate-extension", f"KeyPackage extension type {dup} repeated"
+        )
+    # RFC 9420 §17.3: none of the known extension types may appear in a KeyPackage
+    misplaced = misplaced_extension_type(kp.extensions, ExtensionSite.KEY_PACKAGE)
+    if misplaced is not None:
+        raise ValidationError(
+            "§17.3/key-package-extension-type",
+            f"extension type {misplaced} is not allowed in a KeyPackage",
         )
     # KP-06, CRD-04 (RFC 9420 §5.1.1, §10): the keys are valid encodings for the suite
     own_suite.check_hpke_public_key(kp.init_key)

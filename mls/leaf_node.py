@@ -20,14 +20,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from .codec import U16, U32, U64, Empty, Enum, Opaque, Select, Struct, Vector
-from .credentials import Credential
+from .credentials import Credential, CredentialType, x509_signature_key
 from .crypto.ciphersuite import Suite
 from .crypto.labels import sign_with_label, verify_with_label
 from .errors import UsageError, ValidationError
-from .extensions import DEFAULT_EXTENSION_TYPES, Extension, duplicate_extension_type
+from .extensions import (
+    DEFAULT_EXTENSION_TYPES,
+    Extension,
+    ExtensionSite,
+    duplicate_extension_type,
+    misplaced_extension_type,
+)
 
 LEAF_NODE_TBS_LABEL = b"LeafNodeTBS"  # RFC 9420 §7.2
 
@@ -67,6 +73,24 @@ class Lifetime(Struct):
         return self.not_before <= now <= self.not_after
 
 
+def _by_source(key_package: Any, update: Any, commit: Any) -> Select:
+    """A ``select`` on ``leaf_node_source`` (RFC 9420 §7.2)."""
+    return Select(
+        "leaf_node_source",
+        {
+            LeafNodeSource.KEY_PACKAGE: key_package,
+            LeafNodeSource.UPDATE: update,
+            LeafNodeSource.COMMIT: commit,
+        },
+    )
+
+
+_LIFETIME = _by_source(Lifetime, Empty, Empty)
+_PARENT_HASH = _by_source(Empty, Empty, Opaque)
+_GROUP_ID = _by_source(Empty, Opaque, Opaque)  # LeafNodeTBS only
+_LEAF_INDEX = _by_source(Empty, U32, U32)  # LeafNodeTBS only
+
+
 @dataclass(frozen=True)
 class LeafNode(Struct):
     """RFC 9420 §7.2. ``lifetime`` is set exactly when ``leaf_node_source`` is
@@ -77,28 +101,8 @@ class LeafNode(Struct):
     credential: Credential
     capabilities: Capabilities
     leaf_node_source: Annotated[LeafNodeSource, SOURCE]
-    lifetime: Annotated[
-        Lifetime | None,
-        Select(
-            "leaf_node_source",
-            {
-                LeafNodeSource.KEY_PACKAGE: Lifetime,
-                LeafNodeSource.UPDATE: Empty,
-                LeafNodeSource.COMMIT: Empty,
-            },
-        ),
-    ] = field(default=None, kw_only=True)
-    parent_hash: Annotated[
-        bytes | None,
-        Select(
-            "leaf_node_source",
-            {
-                LeafNodeSource.KEY_PACKAGE: Empty,
-                LeafNodeSource.UPDATE: Empty,
-                LeafNodeSource.COMMIT: Opaque,
-            },
-        ),
-    ] = field(default=None, kw_only=True)
+    lifetime: Annotated[Lifetime | None, _LIFETIME] = field(default=None, kw_only=True)
+    parent_hash: Annotated[bytes | None, _PARENT_HASH] = field(default=None, kw_only=True)
     extensions: Annotated[tuple[Extension, ...], Vector(Extension)]
     signature: Annotated[bytes, Opaque]
 
@@ -163,51 +167,11 @@ class LeafNodeTBS(Struct):
     credential: Credential
     capabilities: Capabilities
     leaf_node_source: Annotated[LeafNodeSource, SOURCE]
-    lifetime: Annotated[
-        Lifetime | None,
-        Select(
-            "leaf_node_source",
-            {
-                LeafNodeSource.KEY_PACKAGE: Lifetime,
-                LeafNodeSource.UPDATE: Empty,
-                LeafNodeSource.COMMIT: Empty,
-            },
-        ),
-    ] = field(default=None, kw_only=True)
-    parent_hash: Annotated[
-        bytes | None,
-        Select(
-            "leaf_node_source",
-            {
-                LeafNodeSource.KEY_PACKAGE: Empty,
-                LeafNodeSource.UPDATE: Empty,
-                LeafNodeSource.COMMIT: Opaque,
-            },
-        ),
-    ] = field(default=None, kw_only=True)
+    lifetime: Annotated[Lifetime | None, _LIFETIME] = field(default=None, kw_only=True)
+    parent_hash: Annotated[bytes | None, _PARENT_HASH] = field(default=None, kw_only=True)
     extensions: Annotated[tuple[Extension, ...], Vector(Extension)]
-    group_id: Annotated[
-        bytes | None,
-        Select(
-            "leaf_node_source",
-            {
-                LeafNodeSource.KEY_PACKAGE: Empty,
-                LeafNodeSource.UPDATE: Opaque,
-                LeafNodeSource.COMMIT: Opaque,
-            },
-        ),
-    ] = field(default=None, kw_only=True)
-    leaf_index: Annotated[
-        int | None,
-        Select(
-            "leaf_node_source",
-            {
-                LeafNodeSource.KEY_PACKAGE: Empty,
-                LeafNodeSource.UPDATE: U32,
-                LeafNodeSource.COMMIT: U32,
-            },
-        ),
-    ] = field(default=None, kw_only=True)
+    group_id: Annotated[bytes | None, _GROUP_ID] = field(default=None, kw_only=True)
+    leaf_index: Annotated[int | None, _LEAF_INDEX] = field(default=None, kw_only=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,11 +180,13 @@ class LeafNodeTBS(Struct):
 
 def check_own_capabilities(leaf: LeafNode) -> None:
     """The leaf lists its own credential type and every non-default extension type it carries
-    in its capabilities, and carries no extension type twice.
+    in its capabilities, carries no extension type twice, and carries no known extension type
+    the registry does not allow in a LeafNode.
 
     Raises:
         ValidationError: rule ``"§7.2/credential-in-capabilities"``,
-            ``"§7.2/extension-in-capabilities"`` or ``"§13.4/duplicate-extension"``.
+            ``"§7.2/extension-in-capabilities"``, ``"§13.4/duplicate-extension"`` or
+            ``"§17.3/leaf-extension-type"``.
     """
     # RFC 9420 §7.2: the credential's own type must be among the supported credentials
     if leaf.credential.credential_type not in leaf.capabilities.credentials:
@@ -242,6 +208,34 @@ def check_own_capabilities(leaf: LeafNode) -> None:
     dup = duplicate_extension_type(leaf.extensions)
     if dup is not None:
         raise ValidationError("§13.4/duplicate-extension", f"leaf extension type {dup} repeated")
+    # RFC 9420 §17.3 (VALIDATION.md LN-11): of the known types only application_id may appear
+    misplaced = misplaced_extension_type(leaf.extensions, ExtensionSite.LEAF_NODE)
+    if misplaced is not None:
+        raise ValidationError(
+            "§17.3/leaf-extension-type", f"extension type {misplaced} is not allowed in a LeafNode"
+        )
+
+
+def check_credential_key(leaf: LeafNode) -> None:
+    """An X.509 credential's end-entity certificate holds the leaf's ``signature_key``
+    (RFC 9420 §5.3; VALIDATION.md CRD-03). Basic and unknown credential types pass: whether
+    their identity is acceptable is the Authentication Service's call.
+
+    Raises:
+        ValidationError: rule ``"§5.3/x509-signature-key"``: no certificate, an end-entity
+            certificate that does not parse, or one whose public key differs from the leaf's.
+    """
+    if leaf.credential.credential_type != CredentialType.X509:
+        return
+    chain = leaf.credential.certificates or ()
+    if not chain:
+        raise ValidationError("§5.3/x509-signature-key", "X.509 credential without certificates")
+    key = x509_signature_key(chain[0].cert_data)
+    if key is None or key != leaf.signature_key:
+        raise ValidationError(
+            "§5.3/x509-signature-key",
+            "the end-entity certificate's public key is not the leaf's signature_key",
+        )
 
 
 def check_lifetime(leaf: LeafNode, now: int) -> None:
@@ -253,3 +247,18 @@ def check_lifetime(leaf: LeafNode, now: int) -> None:
     if leaf.lifetime is not None and not leaf.lifetime.covers(now):
         # RFC 9420 §7.3: the current time must lie within the leaf's lifetime
         raise ValidationError("§7.3/lifetime", "the current time is outside the leaf's lifetime")
+
+
+def check_lifetime_span(leaf: LeafNode, max_lifetime: int) -> None:
+    """A ``key_package`` leaf's lifetime is well-ordered and spans at most ``max_lifetime``
+    seconds, the application's maximum (RFC 9420 §7.2; VALIDATION.md LN-07).
+
+    Raises:
+        ValidationError: rule ``"§7.2/max-lifetime"``.
+    """
+    lifetime = leaf.lifetime
+    if lifetime is not None and not 0 <= lifetime.not_after - lifetime.not_before <= max_lifetime:
+        raise ValidationError(
+            "§7.2/max-lifetime",
+            f"lifetime of {lifetime.not_after - lifetime.not_before} s, allowed 0..{max_lifetime}",
+        )

@@ -189,6 +189,33 @@ RULE_LEAF_INDEX = "§7.1/leaf-index-range"
 RULE_UNMERGED_SORTED = "§7.1/unmerged-leaves-sorted"
 
 
+def node_content(node: Node) -> LeafNode | ParentNode:
+    """The leaf or parent a non-blank node holds; both carry ``encryption_key`` and
+    ``parent_hash`` (``None`` for a leaf not from a commit)."""
+    content = node.leaf_node if node.leaf_node is not None else node.parent_node
+    assert content is not None  # the codec sets exactly the member node_type names
+    return content
+
+
+def check_unmerged_leaves(x: int, unmerged: Sequence[int], n_leaves: int) -> None:
+    """Checks the ``unmerged_leaves`` list of parent ``x`` in a tree of ``n_leaves`` leaves:
+    every entry a leaf index of the tree (VALIDATION TREE-01, before any tree math uses it),
+    strictly increasing (RFC 9420 §7.1, TREE-08).
+
+    Raises:
+        ValidationError: :data:`RULE_LEAF_INDEX` or :data:`RULE_UNMERGED_SORTED`.
+    """
+    for leaf in unmerged:
+        if not 0 <= leaf < n_leaves:
+            raise ValidationError(
+                RULE_LEAF_INDEX, f"node {x} lists unmerged leaf {leaf} of {n_leaves}"
+            )
+    if any(a >= b for a, b in zip(unmerged, unmerged[1:], strict=False)):
+        raise ValidationError(
+            RULE_UNMERGED_SORTED, f"node {x}: unmerged_leaves not strictly increasing"
+        )
+
+
 class RatchetTree:
     """A ratchet tree in array form (RFC 9420 §4, §7, Appendix C), with cached tree hashes.
 
@@ -285,18 +312,7 @@ class RatchetTree:
             if (node.node_type == NodeType.LEAF) != (i % 2 == 0):
                 raise ValidationError(RULE_NODE_TYPE, f"node {i} is a {node.node_type.name} node")
             if node.parent_node is not None:
-                unmerged = node.parent_node.unmerged_leaves
-                for leaf in unmerged:
-                    # VALIDATION TREE-01: indices from the wire are range-checked first
-                    if leaf >= n_leaves:
-                        raise ValidationError(
-                            RULE_LEAF_INDEX, f"node {i} lists unmerged leaf {leaf} of {n_leaves}"
-                        )
-                # RFC 9420 §7.1: unmerged_leaves strictly increasing (VALIDATION TREE-08)
-                if any(a >= b for a, b in zip(unmerged, unmerged[1:], strict=False)):
-                    raise ValidationError(
-                        RULE_UNMERGED_SORTED, f"node {i}: unmerged_leaves not strictly increasing"
-                    )
+                check_unmerged_leaves(i, node.parent_node.unmerged_leaves, n_leaves)
         padded = list(nodes) + [None] * (2 * n_leaves - 1 - len(nodes))
         return cls(suite, padded)
 
@@ -393,12 +409,7 @@ class RatchetTree:
     def public_key(self, x: NodeIndex) -> bytes | None:
         """The HPKE public key held at slot ``x``, or ``None`` when blank."""
         node = self.node(x)
-        if node is None:
-            return None
-        if node.leaf_node is not None:
-            return node.leaf_node.encryption_key
-        assert node.parent_node is not None
-        return node.parent_node.encryption_key
+        return None if node is None else node_content(node).encryption_key
 
     def leaves(self) -> Iterator[tuple[LeafIndex, LeafNode]]:
         """Each non-blank leaf with its index, left to right."""
@@ -495,9 +506,7 @@ class RatchetTree:
         """Keeps the index of encryption keys (count of nodes holding each) up to date."""
         if node is None:
             return
-        inner = node.leaf_node if node.leaf_node is not None else node.parent_node
-        assert inner is not None
-        key = inner.encryption_key
+        key = node_content(node).encryption_key
         count = self._keys.get(key, 0) + delta
         if count:
             self._keys[key] = count

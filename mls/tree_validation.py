@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .credentials import Credential
-from .errors import MLSError, ValidationError, VerificationError
+from .errors import MLSError, UsageError, ValidationError, VerificationError
 from .extensions import (
     DEFAULT_EXTENSION_TYPES,
     Extension,
@@ -46,8 +46,8 @@ from .extensions import (
 )
 from .group_context import GroupContext
 from .leaf_node import LeafNode, LeafNodeSource, check_lifetime, check_own_capabilities
-from .ratchet_tree import RULE_LEAF_INDEX, RULE_UNMERGED_SORTED, RatchetTree
-from .tree_math import LeafIndex, NodeIndex, direct_path, is_leaf_in_subtree, node_of
+from .ratchet_tree import RatchetTree, check_unmerged_leaves, node_content
+from .tree_math import LeafIndex, NodeIndex, direct_path, is_leaf_in_subtree, left, node_of, right
 
 if TYPE_CHECKING:
     from .crypto.ciphersuite import Suite
@@ -67,23 +67,10 @@ RULE_MAX_LIFETIME = "§7.2/max-lifetime"
 RULE_LIFETIME = "§7.3/lifetime"  # raised by mls.leaf_node.check_lifetime
 RULE_LEAF_SOURCE = "§7.3/leaf-node-source"
 RULE_UPDATE_KEY = "§7.3/update-encryption-key"
-RULE_LEAF_EXTENSION = "§17.3/leaf-extension-type"
 
 DEFAULT_MAX_LIFETIME = 366 * 24 * 3600
 """The longest ``not_after - not_before`` span accepted by default (RFC 9420 §7.2 makes the
 application choose one): one year."""
-
-LEAF_NODE_EXTENSION_TYPES_FORBIDDEN = frozenset(
-    {
-        ExtensionType.RATCHET_TREE,
-        ExtensionType.REQUIRED_CAPABILITIES,
-        ExtensionType.EXTERNAL_PUB,
-        ExtensionType.EXTERNAL_SENDERS,
-    }
-)
-"""Known extension types whose registry entry does not allow them in a LeafNode (RFC 9420
-§17.3: ratchet_tree and external_pub are GroupInfo-only, required_capabilities and
-external_senders GroupContext-only)."""
 
 
 def _now() -> int:
@@ -188,15 +175,9 @@ def _check_leaf_alone(
             raise ValidationError(
                 RULE_REQUIRED_CAPABILITIES, f"leaf {leaf_index} lacks required types {missing}"
             )
-    # LN-05, LN-06 (RFC 9420 §7.2) and the duplicate-extension rule (§13.4)
+    # LN-05, LN-06 (RFC 9420 §7.2), no duplicate extension type (§13.4) and LN-11: no known
+    # extension type the registry does not allow in a LeafNode (§17.3)
     check_own_capabilities(leaf)
-    # LN-11 (RFC 9420 §17.3): only extension types allowed in a LeafNode
-    for ext in leaf.extensions:
-        if ext.extension_type in LEAF_NODE_EXTENSION_TYPES_FORBIDDEN:
-            raise ValidationError(
-                RULE_LEAF_EXTENSION,
-                f"leaf {leaf_index} carries extension type {ext.extension_type}",
-            )
     # LN-07 (RFC 9420 §7.2, §7.3): lifetime, per policy
     lifetime_policy.check(leaf)
 
@@ -301,7 +282,12 @@ def validate_ratchet_tree(
 
     Raises:
         ValidationError: ``.rule`` names the first rule broken.
+        UsageError: the tree's cipher suite is not the context's.
     """
+    if tree.suite.id != group_context.cipher_suite:
+        raise UsageError(
+            f"tree in suite {int(tree.suite.id)}, context in suite {group_context.cipher_suite}"
+        )
     # TREE-02 (RFC 9420 §12.4.3.1): the tree is the one the GroupContext commits to
     if tree.tree_hash() != group_context.tree_hash:
         raise VerificationError(RULE_TREE_HASH, "the tree hash differs from the GroupContext's")
@@ -331,12 +317,9 @@ def validate_unmerged_leaves(tree: RatchetTree) -> None:
     n = tree.n_leaves
     for p, parent in tree.parents():
         unmerged = parent.unmerged_leaves
-        # RFC 9420 §7.1: sorted in increasing order (VALIDATION TREE-08)
-        if any(a >= b for a, b in zip(unmerged, unmerged[1:], strict=False)):
-            raise ValidationError(RULE_UNMERGED_SORTED, f"node {p}: unmerged_leaves not sorted")
+        # in range (TREE-01) and strictly increasing (RFC 9420 §7.1, TREE-08)
+        check_unmerged_leaves(p, unmerged, n)
         for leaf in unmerged:
-            if leaf >= n:
-                raise ValidationError(RULE_LEAF_INDEX, f"node {p}: unmerged leaf {leaf} of {n}")
             # RFC 9420 §12.4.3.1: a non-blank leaf that is a descendant (TREE-06)
             if not is_leaf_in_subtree(LeafIndex(leaf), p):
                 raise ValidationError(RULE_UNMERGED_LEAF, f"node {p}: leaf {leaf} not below it")
@@ -425,26 +408,14 @@ def validate_leaves(
                 )
 
 
-def _parent_hash_field(tree: RatchetTree, x: NodeIndex) -> bytes | None:
-    node = tree.node(x)
-    if node is None:
-        return None
-    if node.parent_node is not None:
-        return node.parent_node.parent_hash
-    assert node.leaf_node is not None
-    return node.leaf_node.parent_hash  # None unless the leaf came from a commit
-
-
 def parent_hash_valid_children(tree: RatchetTree, p: NodeIndex) -> list[NodeIndex]:
     """The descendants ``D`` of non-blank parent ``p`` whose ``parent_hash`` is valid with
     respect to ``p`` (RFC 9420 §7.9.2): at most one per child of ``p``."""
     parent = tree.parent_node(p)
     if parent is None:
         return []
-    k = (p ^ (p + 1)).bit_length() - 1
-    left, right = NodeIndex(p ^ (1 << (k - 1))), NodeIndex(p ^ (3 << (k - 1)))
     found = []
-    for c, s in ((left, right), (right, left)):
+    for c, s in ((left(p), right(p)), (right(p), left(p))):
         resolution = tree.resolution(c)
         unmerged_here = {
             node_of(LeafIndex(leaf))
@@ -457,7 +428,9 @@ def parent_hash_valid_children(tree: RatchetTree, p: NodeIndex) -> list[NodeInde
         if len(rest) != 1 or not unmerged_here <= set(resolution):
             continue
         d = rest[0]
-        claimed = _parent_hash_field(tree, d)
+        node = tree.node(d)
+        assert node is not None  # resolutions hold non-blank nodes only
+        claimed = node_content(node).parent_hash  # None for a leaf not from a commit
         if claimed is not None and claimed == tree.parent_hash_of(p, s):
             found.append(d)
     return found

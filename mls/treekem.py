@@ -22,9 +22,10 @@ key pair comes from its path secret, and the commit secret is one step past the 
         │"path"
     commit_secret
 
-:func:`create_update_path` builds a path (committer); :func:`merge_update_path` checks and
-merges its public part; :func:`process_update_path` also decrypts the one ciphertext meant for
-the receiver and re-derives the rest (COM-05, COM-06, COM-08). :class:`TreeKEMPrivateKey` is a
+:func:`create_update_path` builds a path (committer), sealing the secrets with
+:func:`encrypt_path_secrets`; :func:`merge_update_path` checks and merges its public part;
+:func:`process_update_path` also decrypts the one ciphertext meant for the receiver and
+re-derives the rest (COM-05, COM-06, COM-08). :class:`TreeKEMPrivateKey` is a
 member's private view of the tree.
 
 Contract: the functions that take a tree change it only when they succeed, and private views
@@ -36,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -100,6 +101,21 @@ RULE_PATH_KEY_UNIQUE = "§12.4.2/path-key-unique"
 RULE_LEAF_PARENT_HASH = "§7.9.2/leaf-parent-hash"
 RULE_DERIVED_PUBLIC_KEY = "§7.5/derived-public-key"
 RULE_PRIVATE_KEY_MISMATCH = "§7.5/private-key-mismatch"
+RULE_PATH_SECRET_LENGTH = "§7.4/path-secret-length"  # noqa: S105 - a rule name
+
+
+def _check_path_secret(suite: Suite, path_secret: bytes) -> None:
+    """A path secret from the wire is ``KDF.Nh`` bytes (RFC 9420 §7.4, §12.4.1); a shorter one
+    would otherwise reach HKDF-Expand as a too-short PRK.
+
+    Raises:
+        ValidationError: rule :data:`RULE_PATH_SECRET_LENGTH`.
+    """
+    if len(path_secret) != suite.hash_length:
+        raise ValidationError(
+            RULE_PATH_SECRET_LENGTH,
+            f"path secret of {len(path_secret)} bytes, not {suite.hash_length}",
+        )
 
 
 def next_path_secret(suite: Suite, path_secret: bytes) -> bytes:
@@ -187,13 +203,22 @@ class TreeKEMPrivateKey:
         Raises:
             VerificationError: a derived public key differs from the tree's (WEL-12), rule
                 :data:`RULE_DERIVED_PUBLIC_KEY`.
-            UsageError: the leaves are not distinct non-blank leaves of ``tree``.
+            ValidationError: ``committer`` (the GroupInfo signer, from the wire) is not a
+                non-blank leaf of ``tree`` other than ``leaf_index`` (:data:`RULE_SENDER`), or
+                ``path_secret`` is not ``KDF.Nh`` bytes (:data:`RULE_PATH_SECRET_LENGTH`).
+            UsageError: ``leaf_index`` is not a non-blank leaf of ``tree``.
         """
         key = cls(tree.suite, leaf_index, encryption_priv, {})
         if path_secret is None:
             return key
+        if tree.leaf_node(leaf_index) is None:
+            raise UsageError(f"leaf {leaf_index} is blank")
+        # VALIDATION TREE-01: a leaf index from the wire is range-checked before tree math
+        if not 0 <= committer < tree.n_leaves or tree.leaf_node(committer) is None:
+            raise ValidationError(RULE_SENDER, f"committer leaf {committer} is not a member")
         if leaf_index == committer:
-            raise UsageError("a joiner is not its own committer")
+            raise ValidationError(RULE_SENDER, "a joiner is not its own committer")
+        _check_path_secret(tree.suite, path_secret)
         ancestor = common_ancestor(node_of(leaf_index), node_of(committer))
         secrets: dict[NodeIndex, bytes] = {}
         secret = path_secret
@@ -304,29 +329,50 @@ def create_update_path(
         ).signed(suite, signature_priv, group_id=group_context.group_id, leaf_index=leaf_index)
         tree.set_leaf(leaf_index, new_leaf)
         context = dataclasses.replace(group_context, tree_hash=tree.tree_hash())
-        context_bytes = context.encode()
-        nodes = []
-        for (_, s), key, path_secret in zip(path, public_keys, secrets, strict=True):
-            ciphertexts = []
-            for r in tree.resolution(s, excluded):
-                target = tree.public_key(r)
-                assert target is not None
-                kem_output, ciphertext = encrypt_with_label(
-                    suite, target, UPDATE_PATH_NODE_LABEL, context_bytes, path_secret
-                )
-                ciphertexts.append(HPKECiphertext(kem_output, ciphertext))
-            nodes.append(UpdatePathNode(key, tuple(ciphertexts)))
+        nodes = encrypt_path_secrets(tree, path, public_keys, secrets, context, excluded)
     except BaseException:
         tree.restore(snapshot)
         raise
     by_node = {p: s for (p, _), s in zip(path, secrets, strict=True)}
     return CreatedUpdatePath(
-        update_path=UpdatePath(new_leaf, tuple(nodes)),
+        update_path=UpdatePath(new_leaf, nodes),
         commit_secret=commit_secret,
         private_key=TreeKEMPrivateKey(suite, leaf_index, leaf_priv, by_node),
         group_context=context,
         path_secrets=by_node,
     )
+
+
+def encrypt_path_secrets(
+    tree: RatchetTree,
+    path: Sequence[tuple[NodeIndex, NodeIndex]],
+    public_keys: Sequence[bytes],
+    path_secrets: Sequence[bytes],
+    group_context: GroupContext,
+    excluded: Collection[int] = (),
+) -> tuple[UpdatePathNode, ...]:
+    """The UpdatePathNodes of a path (RFC 9420 §7.6): for the i-th ``(parent, copath child)``
+    of ``path``, ``public_keys[i]`` and ``path_secrets[i]`` sealed with EncryptWithLabel
+    ("UpdatePathNode", ``group_context``) to each node of the copath child's resolution in
+    ``tree``, the leaves in ``excluded`` (added by this Commit) left out.
+
+    ``tree`` is the merged tree and ``group_context`` the provisional context carrying its
+    tree hash.
+    """
+    suite = tree.suite
+    context = group_context.encode()
+    nodes = []
+    for (_, s), key, path_secret in zip(path, public_keys, path_secrets, strict=True):
+        ciphertexts = []
+        for r in tree.resolution(s, excluded):
+            target = tree.public_key(r)
+            assert target is not None  # resolutions hold non-blank nodes only
+            kem_output, ciphertext = encrypt_with_label(
+                suite, target, UPDATE_PATH_NODE_LABEL, context, path_secret
+            )
+            ciphertexts.append(HPKECiphertext(kem_output, ciphertext))
+        nodes.append(UpdatePathNode(key, tuple(ciphertexts)))
+    return tuple(nodes)
 
 
 # ============================================================================================
@@ -348,8 +394,9 @@ def merge_update_path(
     Checks, in order: the sender is a non-blank leaf (blank for ``new_sender``, i.e. an
     external commit); the leaf has source ``commit``, a fresh encryption key and a valid
     signature for this group and index; one path node per filtered-direct-path node (COM-05)
-    and one ciphertext per copath-resolution node minus ``excluded`` (COM-06); no key of the
-    path already in the tree; the leaf's ``parent_hash`` is the one the path implies.
+    and one ciphertext per copath-resolution node minus ``excluded`` (COM-06); every key of
+    the path a valid HPKE public key and none already in the tree; the leaf's ``parent_hash``
+    is the one the path implies.
     Everything is checked before ``tree`` changes, so on error it is unchanged.
 
     The other §7.3 leaf checks (capabilities, credential, uniqueness of the signature key)
@@ -359,8 +406,9 @@ def merge_update_path(
         the sender's filtered direct path as ``(parent, copath child)`` pairs.
 
     Raises:
-        ValidationError: ``.rule`` is one of the ``RULE_*`` constants of this module or
-            ``RULE_LEAF_SOURCE``/``RULE_LEAF_SIGNATURE`` of :mod:`mls.tree_validation`.
+        ValidationError: ``.rule`` is one of the ``RULE_*`` constants of this module,
+            ``RULE_LEAF_SOURCE``/``RULE_LEAF_SIGNATURE`` of :mod:`mls.tree_validation`, or
+            ``§5.1.1/public-key-encoding`` (a key that is not valid for the suite).
     """
     suite = tree.suite
     if not 0 <= sender < tree.n_leaves:
@@ -394,8 +442,13 @@ def merge_update_path(
                 RULE_CIPHERTEXT_COUNT,
                 f"path node {i}: {len(node.encrypted_path_secret)} ciphertexts for {expected}",
             )
-    # RFC 9420 §12.4.2: no public key of the path already appears in the tree (TREE-10)
     keys = [leaf.encryption_key, *(node.encryption_key for node in update_path.nodes)]
+    # RFC 9420 §5.1.1, §7.3: every key of the path is a valid HPKE public key for the suite
+    # (CRD-04); a bad one below our common ancestor is never decrypted to, and would only fail
+    # later, when we encrypt to it in our own Commit
+    for k in keys:
+        suite.check_hpke_public_key(k)
+    # RFC 9420 §12.4.2: no public key of the path already appears in the tree (TREE-10)
     if len(set(keys)) != len(keys) or any(tree.contains_encryption_key(k) for k in keys):
         raise ValidationError(RULE_PATH_KEY_UNIQUE, "a path key is already in use")
     public_keys = [node.encryption_key for node in update_path.nodes]
@@ -454,7 +507,8 @@ def process_update_path(
         new_sender: the sender is joining by external commit (its leaf is blank).
 
     Raises:
-        ValidationError: any check of :func:`merge_update_path`; or a derived public key
+        ValidationError: any check of :func:`merge_update_path`; the decrypted path secret
+            is not ``KDF.Nh`` bytes (:data:`RULE_PATH_SECRET_LENGTH`); or a derived public key
             differs from the path's (COM-08, :data:`RULE_DERIVED_PUBLIC_KEY`).
         DecryptionError: the ciphertext for the receiver does not decrypt.
         UsageError: the receiver is the sender, was added by this Commit, or holds no key
@@ -466,6 +520,9 @@ def process_update_path(
         raise UsageError("the committer does not process its own UpdatePath")
     if me in excluded:
         raise UsageError("a member added by this Commit joins from the Welcome")
+    # VALIDATION TREE-01: the sender index comes from the wire; check it before tree math
+    if not 0 <= sender < tree.n_leaves:
+        raise ValidationError(RULE_SENDER, f"sender leaf {sender} outside {tree.n_leaves} leaves")
     snapshot = tree.snapshot_path(sender)
     path = merge_update_path(
         tree, sender, update_path, group_context.group_id, excluded=excluded, new_sender=new_sender
@@ -493,6 +550,7 @@ def process_update_path(
             ciphertext.kem_output,
             ciphertext.ciphertext,
         )
+        _check_path_secret(suite, path_secret)
         secrets: dict[NodeIndex, bytes] = {}
         secret = path_secret
         for k in range(i, len(path)):
@@ -506,12 +564,15 @@ def process_update_path(
     except BaseException:
         tree.restore(snapshot)
         raise
+    # RFC 9420 §7.5: the replaced secrets of the sender's direct path, and those of nodes the
+    # Commit's proposals blanked, are deleted
     on_path = set(direct_path(node_of(sender), tree.n_leaves))
     kept = {x: v for x, v in private_key.path_secrets.items() if x not in on_path}
     kept.update(secrets)
+    new_key = dataclasses.replace(private_key, path_secrets=kept).without_blanks(tree)
     return ProcessedUpdatePath(
         commit_secret=secret,
-        private_key=dataclasses.replace(private_key, path_secrets=kept),
+        private_key=new_key,
         group_context=context,
         decrypted_node=path[i][0],
         path_secret=path_secret,

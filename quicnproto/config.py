@@ -226,6 +226,10 @@ class ClientConfig:
     request_timeout: float = 10.0
     """Seconds to wait for an answer (a long-poll adds its own wait to this)."""
 
+    max_streams_per_connection: int = 64
+    """Requests in flight at once; more wait for a free stream. Keep it at or below the node's
+    ``max_streams_per_connection``, and mind that each long-poll holds one."""
+
     max_frame_size: int = 4 * MiB + 64 * 1024
     """Largest response frame accepted."""
 

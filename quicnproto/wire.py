@@ -104,12 +104,17 @@ class Enqueue:
 
 @dataclass(frozen=True)
 class Fetch:
-    """Read (without deleting) messages with ``seq > after_seq``; long-poll up to ``wait_ms``."""
+    """Read messages with ``seq > after_seq``; long-poll up to ``wait_ms``.
+
+    With ``ack_up_to`` > 0, messages with ``seq <= ack_up_to`` are deleted first, as by
+    :class:`Ack` (the next poll acknowledges the previous batch).
+    """
 
     recipient_key: bytes
     after_seq: int = 0
     limit: int = 100
     wait_ms: int = 0
+    ack_up_to: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,7 @@ def _fill_request(req: Any, body: Request) -> None:
         b.afterSeq = body.after_seq
         b.limit = body.limit
         b.waitMs = body.wait_ms
+        b.ackUpToSeq = body.ack_up_to
     elif isinstance(body, Ack):
         b = req.init("ack")
         b.recipientKey = body.recipient_key
@@ -401,6 +407,7 @@ def _read_request(req: Any) -> Request:
             after_seq=int(f.afterSeq),
             limit=int(f.limit),
             wait_ms=int(f.waitMs),
+            ack_up_to=int(f.ackUpToSeq),
         )
     if kind == "ack":
         return Ack(recipient_key=bytes(req.ack.recipientKey), up_to_seq=int(req.ack.upToSeq))

@@ -29,6 +29,8 @@ struct FetchRequest {
   afterSeq @1 :UInt64;         # return messages with seq > afterSeq
   limit @2 :UInt32;            # at most this many (the node caps it)
   waitMs @3 :UInt32;           # long-poll: wait up to this long when nothing is queued
+  ackUpToSeq @4 :UInt64;       # first delete every message with seq <= this (0: none), so a
+                               # polling loop acknowledges the previous batch without an ack
 }
 
 struct QueuedMessage {
@@ -63,6 +65,8 @@ struct PingResponse {
   timeMs @1 :UInt64;
 }
 
+# NodeService: NodeRequest and NodeResponse are its one request/response union. A request of
+# kind k is answered by the response of the same kind k, or by Envelope.error.
 struct NodeRequest {
   union {
     ping @0 :Void;

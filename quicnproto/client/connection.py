@@ -37,7 +37,7 @@ from quicnproto.errors import (
     TransportError,
 )
 from quicnproto.transport.frames import read_frame, write_frame
-from quicnproto.transport.quic import QuicClient, open_quic_connection
+from quicnproto.transport.quic import QuicClient, TransportLimits, open_quic_connection
 from quicnproto.transport.tls import load_certificate
 from quicnproto.wire import (
     AUTH_CONTEXT,
@@ -195,14 +195,22 @@ class NodeClient:
         return answer.seqs
 
     async def fetch(
-        self, recipient_key: bytes, after_seq: int = 0, *, limit: int = 100, wait_ms: int = 0
+        self,
+        recipient_key: bytes,
+        after_seq: int = 0,
+        *,
+        limit: int = 100,
+        wait_ms: int = 0,
+        ack_up_to: int = 0,
     ) -> tuple[QueuedMessage, ...]:
-        """Messages after ``after_seq`` in our queue (not deleted until :meth:`ack`).
+        """Messages after ``after_seq`` in our queue (not deleted until acknowledged).
 
         With ``wait_ms``, the node holds the request until a message arrives or the time passes.
+        With ``ack_up_to``, the node first deletes our messages up to that sequence number, so a
+        polling loop can acknowledge the previous batch in its next fetch.
         """
         answer = await self._expect(
-            Fetch(recipient_key, after_seq, limit, wait_ms),
+            Fetch(recipient_key, after_seq, limit, wait_ms, ack_up_to),
             Fetched,
             extra_wait=wait_ms / 1000.0,
         )
@@ -228,7 +236,8 @@ async def open_client(config: ClientConfig) -> AsyncIterator[NodeClient]:
         TransportError: the connection cannot be established.
     """
     certificate = await trio.to_thread.run_sync(load_certificate, config.server_cert)
+    limits = TransportLimits(max_streams_per_connection=config.max_streams_per_connection)
     async with open_quic_connection(
-        config.host, config.port, server_certificate=certificate, alpn=config.alpn
+        config.host, config.port, server_certificate=certificate, alpn=config.alpn, limits=limits
     ) as quic:
         yield NodeClient(quic, config)

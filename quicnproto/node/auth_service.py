@@ -23,6 +23,7 @@ then refused with ``UNSUPPORTED``.
 from __future__ import annotations
 
 import hmac
+import importlib
 import secrets
 import time
 from collections.abc import Callable, MutableMapping
@@ -95,6 +96,8 @@ class CheckedKeyPackage:
     """KeyPackageRef (RFC 9420 §5.2), returned to the uploader as the fingerprint."""
     not_after: int
     """End of the leaf's lifetime, seconds since the Unix epoch (RFC 9420 §7.2)."""
+    init_key: bytes
+    """The HPKE init key (RFC 9420 §10); a key reused across packages is refused."""
 
 
 def check_key_package(
@@ -132,20 +135,23 @@ def check_key_package(
     lifetime = kp.leaf_node.lifetime
     if lifetime is None or lifetime.not_after > now + max_lifetime:
         raise RequestRefused(ErrorCode.INVALID, "key package lifetime too long")
-    return CheckedKeyPackage(ref=bytes(ref), not_after=int(lifetime.not_after))
+    return CheckedKeyPackage(
+        ref=bytes(ref), not_after=int(lifetime.not_after), init_key=bytes(kp.init_key)
+    )
 
 
 def _decode_key_package(package: bytes, key_package_type: Any) -> Any:
     """An ``MLSMessage(mls_key_package)`` or a bare ``KeyPackage`` as a KeyPackage value."""
+    message_type: Any = None
     try:
-        from mls.framing import MLSMessage
-    except ImportError:
-        MLSMessage = None  # noqa: N806 - optional class
-    if MLSMessage is not None:
+        message_type = importlib.import_module("mls.framing").MLSMessage
+    except (ImportError, AttributeError):
+        pass
+    if message_type is not None:
         from mls.errors import DecodeError
 
         try:
-            message = MLSMessage.decode(package)
+            message = message_type.decode(package)
         except DecodeError:
             return key_package_type.decode(package)
         if int(message.wire_format) != MLS_KEY_PACKAGE_WIRE_FORMAT:
@@ -298,6 +304,7 @@ class AuthService:
             request.package,
             request.last_resort,
             checked.not_after,
+            checked.init_key,
         )
         return KeyPackageUploaded(fingerprint=checked.ref)
 

@@ -132,12 +132,15 @@ class DeliveryService:
             raise RequestRefused(ErrorCode.NOT_FOUND, "no such queue")
 
     async def fetch(self, state: MutableMapping[str, Any], request: Fetch) -> Fetched:
-        """Messages after ``after_seq`` (not deleted), waiting up to ``wait_ms`` for one.
+        """Messages after ``after_seq``, waiting up to ``wait_ms`` for one; first deletes those
+        up to ``ack_up_to`` when it is set.
 
         Raises:
             RequestRefused: NOT_FOUND when the connection does not own the queue.
         """
         self._require_owner(state, request.recipient_key)
+        if request.ack_up_to:
+            await self.store.ack(request.recipient_key, request.ack_up_to)
         limit = max(
             1, min(request.limit or self.config.fetch_max_messages, self.config.fetch_max_messages)
         )

@@ -167,6 +167,8 @@ class Node:
         self.auth = AuthService(store, config)
         self.delivery = DeliveryService(store, config)
         self._rids = itertools.count(1)
+        self.internal_errors = 0
+        """Requests that failed with an unexpected exception (a bug) since start."""
 
     async def dispatch(self, state: MutableMapping[str, Any], request: Request) -> Response:
         """Run one request against the services.
@@ -248,15 +250,20 @@ class Node:
             # The peer went away or reset the stream; nothing to answer.
             code = ErrorCode.UNAVAILABLE
         except Exception:
-            # STYLE §5.6: a bug in one handler is logged (type only) and answered, never fatal.
+            # STYLE §5.6: a bug in one handler is logged (type only), counted and answered with
+            # INTERNAL (or the stream is reset if even that fails); it is never fatal.
             code = ErrorCode.INTERNAL
+            self.internal_errors += 1
             logger.error(
                 "handler_failed", exc_info=True, extra={"fields": {"rid": rid, "kind": kind}}
             )
             try:
-                stream.reset(int(ErrorCode.INTERNAL))
-            except Exception:  # noqa: S110 - the stream may already be gone
-                pass
+                await self._send(stream, request_id, ErrorResponse(code, "internal error"))
+            except Exception:
+                try:
+                    stream.reset(int(ErrorCode.INTERNAL))
+                except Exception:  # noqa: S110 - the stream may already be gone
+                    pass
         finally:
             log_event(
                 logging.INFO,

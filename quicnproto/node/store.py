@@ -23,8 +23,8 @@ Tables::
     messages(recipient, seq, message_id, payload)    unacknowledged messages, seq > 0 increasing
     sent(sender, message_id, digest, seqs)           idempotency record of every enqueue
     commits(group_id, epoch, sender, message_id)     first Commit per (group, epoch), forever
-    key_packages(identity, ref, package, ...)        the KeyPackage directory
-    consumed_key_packages(ref)                       refs handed out, never accepted again
+    key_packages(identity, ref, init_key, package, ...)  the KeyPackage directory
+    consumed_key_packages(ref, init_key)             handed out, never accepted again
 
 Contract: methods raise :class:`StoreError` for SQLite failures (including a full disk, which
 callers treat as retryable) and :class:`RequestRefused` for requests the data forbids (quota,
@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import trio
 
@@ -154,6 +154,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             consumed_at REAL NOT NULL
         )""",
     ),
+    # user_version 2: KeyPackages are also deduplicated by HPKE init_key (VALIDATION SRV-KP-01);
+    # rows from version 1 keep a NULL init_key, which the unique index does not compare.
+    (
+        "ALTER TABLE key_packages ADD COLUMN init_key BLOB",
+        "CREATE UNIQUE INDEX key_packages_by_init_key ON key_packages(init_key)",
+        "ALTER TABLE consumed_key_packages ADD COLUMN init_key BLOB",
+        "CREATE INDEX consumed_key_packages_by_init_key ON consumed_key_packages(init_key)",
+    ),
 )
 """Schema migrations; entry ``i`` takes the database from ``user_version`` i to i + 1."""
 
@@ -197,6 +205,7 @@ class Backend(Protocol):
         last_resort: bool,
         not_after: int,
         now: float,
+        init_key: bytes | None = None,
     ) -> None: ...
 
     def claim_key_package(self, identity: bytes, now: float) -> tuple[bytes, bool] | None: ...
@@ -305,7 +314,7 @@ class SQLiteBackend:
                 self._run_batch(batch)
         if item.error is not None:
             raise item.error
-        return item.result  # type: ignore[return-value]
+        return cast(T, item.result)
 
     def _run_batch(self, batch: list[_PendingWrite]) -> None:
         try:
@@ -395,7 +404,7 @@ class SQLiteBackend:
         """
         digest = enqueue_digest(recipients, payload)
 
-        def op(conn: sqlite3.Connection) -> Any:
+        def op(conn: sqlite3.Connection) -> tuple[int, ...]:
             row = conn.execute(
                 "SELECT digest, seqs FROM sent WHERE sender = ? AND message_id = ?",
                 (sender, message_id),
@@ -469,7 +478,7 @@ class SQLiteBackend:
         """Delete every message with ``seq <= up_to_seq``; returns how many went."""
         up_to = min(up_to_seq, MAX_SQL_INT)
 
-        def op(conn: sqlite3.Connection) -> Any:
+        def op(conn: sqlite3.Connection) -> int:
             count, used = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
                 " WHERE recipient = ? AND seq <= ?",
@@ -505,19 +514,21 @@ class SQLiteBackend:
         last_resort: bool,
         not_after: int,
         now: float,
+        init_key: bytes | None = None,
     ) -> None:
         """Add a validated KeyPackage for ``identity``.
 
         Re-uploading a package still stored is a no-op; one already handed out is refused
-        (VALIDATION SRV-KP-04). A new last-resort package replaces the previous one.
+        (VALIDATION SRV-KP-04), and so is another package reusing a stored or handed-out
+        ``init_key`` (SRV-KP-01). A new last-resort package replaces the previous one.
 
         Raises:
-            RequestRefused: CONFLICT (already consumed, or stored for another identity),
-                QUOTA_EXCEEDED (too many stored for this identity).
+            RequestRefused: CONFLICT (already consumed, init key reused, or stored for another
+                identity), QUOTA_EXCEEDED (too many stored for this identity).
             StoreError: SQLite failed.
         """
 
-        def op(conn: sqlite3.Connection) -> Any:
+        def op(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM consumed_key_packages WHERE ref = ?", (ref,)).fetchone():
                 raise RequestRefused(ErrorCode.CONFLICT, "key package already used")
             existing = conn.execute(
@@ -527,6 +538,15 @@ class SQLiteBackend:
                 if bytes(existing[0]) != identity:
                     raise RequestRefused(ErrorCode.CONFLICT, "key package already stored")
                 return
+            if init_key is not None and (
+                conn.execute(
+                    "SELECT 1 FROM consumed_key_packages WHERE init_key = ?", (init_key,)
+                ).fetchone()
+                or conn.execute(
+                    "SELECT 1 FROM key_packages WHERE init_key = ?", (init_key,)
+                ).fetchone()
+            ):
+                raise RequestRefused(ErrorCode.CONFLICT, "init key already used")
             conn.execute(
                 "DELETE FROM key_packages WHERE identity = ? AND not_after < ?",
                 (identity, int(now)),
@@ -542,9 +562,17 @@ class SQLiteBackend:
                 raise RequestRefused(ErrorCode.QUOTA_EXCEEDED, "too many key packages")
             conn.execute(
                 "INSERT INTO key_packages"
-                " (identity, ref, package, last_resort, not_after, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (identity, ref, package, int(last_resort), min(not_after, MAX_SQL_INT), now),
+                " (identity, ref, package, last_resort, not_after, created_at, init_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    identity,
+                    ref,
+                    package,
+                    int(last_resort),
+                    min(not_after, MAX_SQL_INT),
+                    now,
+                    init_key,
+                ),
             )
 
         return self._transact(op)
@@ -561,21 +589,22 @@ class SQLiteBackend:
             ``(package, last_resort)``, or None when nothing is available.
         """
 
-        def op(conn: sqlite3.Connection) -> Any:
+        def op(conn: sqlite3.Connection) -> tuple[bytes, bool] | None:
             conn.execute(
                 "DELETE FROM key_packages WHERE identity = ? AND not_after < ?",
                 (identity, int(now)),
             )
             row = conn.execute(
-                "SELECT id, ref, package FROM key_packages"
+                "SELECT id, ref, package, init_key FROM key_packages"
                 " WHERE identity = ? AND last_resort = 0 ORDER BY id LIMIT 1",
                 (identity,),
             ).fetchone()
             if row is not None:
                 conn.execute("DELETE FROM key_packages WHERE id = ?", (row[0],))
                 conn.execute(
-                    "INSERT OR IGNORE INTO consumed_key_packages (ref, consumed_at) VALUES (?, ?)",
-                    (row[1], now),
+                    "INSERT OR IGNORE INTO consumed_key_packages (ref, consumed_at, init_key)"
+                    " VALUES (?, ?, ?)",
+                    (row[1], now, row[3]),
                 )
                 return bytes(row[2]), False
             row = conn.execute(
@@ -601,7 +630,7 @@ class SQLiteBackend:
     def purge(self, now: float) -> int:
         """Forget idempotency records older than the retention; returns how many went."""
 
-        def op(conn: sqlite3.Connection) -> Any:
+        def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "DELETE FROM sent WHERE created_at < ?", (now - self.limits.dedupe_retention,)
             )
@@ -629,7 +658,13 @@ class Store(Protocol):
     async def count_queue(self, recipient: bytes) -> int: ...
 
     async def add_key_package(
-        self, identity: bytes, ref: bytes, package: bytes, last_resort: bool, not_after: int
+        self,
+        identity: bytes,
+        ref: bytes,
+        package: bytes,
+        last_resort: bool,
+        not_after: int,
+        init_key: bytes | None = None,
     ) -> None: ...
 
     async def claim_key_package(self, identity: bytes) -> tuple[bytes, bool] | None: ...
@@ -685,7 +720,13 @@ class ThreadedStore:
         return await self._run(self.backend.count_queue, recipient)
 
     async def add_key_package(
-        self, identity: bytes, ref: bytes, package: bytes, last_resort: bool, not_after: int
+        self,
+        identity: bytes,
+        ref: bytes,
+        package: bytes,
+        last_resort: bool,
+        not_after: int,
+        init_key: bytes | None = None,
     ) -> None:
         await self._run(
             self.backend.add_key_package,
@@ -695,6 +736,7 @@ class ThreadedStore:
             last_resort,
             not_after,
             self._clock(),
+            init_key,
         )
 
     async def claim_key_package(self, identity: bytes) -> tuple[bytes, bool] | None:

@@ -46,17 +46,23 @@ async def read_frame(stream: FrameStream, max_size: int, deadline: float = math.
         TransportError: the stream was reset or the connection closed.
     """
     decoder = FrameDecoder(max_size)
+    if deadline == math.inf:
+        return await _read_one(stream, decoder)
     with trio.move_on_at(deadline):
-        while True:
-            frame = decoder.next_frame()
-            if frame is not None:
-                return frame
-            data = await stream.receive_some(min(_READ_CHUNK, decoder.next_read_size()))
-            if not data:
-                decoder.receive_eof()
-                raise ProtocolError("stream ended before a frame")
-            decoder.receive_data(data)
+        return await _read_one(stream, decoder)
     raise ProtocolError("frame not received before the deadline", ErrorCode.TIMEOUT)
+
+
+async def _read_one(stream: FrameStream, decoder: FrameDecoder) -> bytes:
+    while True:
+        frame = decoder.next_frame()
+        if frame is not None:
+            return frame
+        data = await stream.receive_some(min(_READ_CHUNK, decoder.next_read_size()))
+        if not data:
+            decoder.receive_eof()
+            raise ProtocolError("stream ended before a frame")
+        decoder.receive_data(data)
 
 
 async def write_frame(stream: FrameStream, payload: bytes, end_stream: bool = True) -> None:

@@ -77,6 +77,14 @@ __all__ = [
 
 _log = logging.getLogger("quicnproto.transport")
 
+
+def _log_event(level: int, event: str, **fields: Any) -> None:
+    """Log a structured event: the message is the event name, ``fields`` go in ``extra``
+    (the node's formatters print them as key=value or JSON). Never payloads or keys."""
+    if _log.isEnabledFor(level):
+        _log.log(level, event, extra={"fields": fields})
+
+
 NetworkAddress = Any
 """A socket address as returned by ``recvfrom`` (2-tuple for IPv4, 4-tuple for IPv6)."""
 
@@ -90,6 +98,9 @@ _MAX_DATAGRAM = 65535
 _SEND_CHUNK = 64 * 1024
 _SEND_HIGH_WATER = 256 * 1024
 """A writer waits while more than this many bytes of its stream are unacknowledged."""
+
+_TIMER_GRANULARITY = 0.001
+"""Seconds to wait before firing a timer that did not move when it last fired."""
 
 _MAX_FINISHED_RANGES = 1024
 """Gaps allowed in the set of finished peer stream IDs before the connection is closed."""
@@ -206,6 +217,7 @@ class QuicStream:
         self._recv_buffer = bytearray()
         self._recv_eof = False
         self._recv_done = False
+        self._peer_ended = False
         self._recv_error: TransportError | None = None
         self._send_done = False
         self._send_eof = False
@@ -414,7 +426,7 @@ class _Endpoint:
             touched.clear()
 
     def _socket_error(self, exc: OSError) -> None:
-        _log.debug("socket error", extra={"errno": exc.errno})
+        _log_event(logging.DEBUG, "udp_socket_error", errno=exc.errno)
         conn = self.client_connection
         if (
             conn is not None
@@ -474,9 +486,7 @@ class _Endpoint:
         else:
             reason = ""
         if reason or self.nursery is None:
-            _log.warning(
-                "connection refused: %s", reason, extra={"event": "refused", "remote_host": host}
-            )
+            _log_event(logging.WARNING, "quic_connection_refused", reason=reason, remote=host)
             if header.version is not None:
                 self.send([(_encode_refusal(header), addr)])
             return None
@@ -491,10 +501,7 @@ class _Endpoint:
         conn.add_route(original_cid)
         conn.add_route(quic.host_cid)
         self.nursery.start_soon(conn.run)
-        _log.info(
-            "connection accepted",
-            extra={"event": "connection_accepted", "connection": conn.info.id},
-        )
+        _log_event(logging.INFO, "quic_connection_accepted", conn=conn.info.id, remote=host)
         return conn
 
     def forget(self, conn: _Connection) -> None:
@@ -542,6 +549,7 @@ class _Connection:
         self.buffered = 0
         self.peer_open = 0
         self.handlers_running = 0
+        self.refused_streams = 0
         self.closing = False
         self.close_error: TransportError | None = None
         self.handshake_complete = trio.Event()
@@ -590,7 +598,11 @@ class _Connection:
         except Exception:
             # aioquic is expected to swallow bad packets; if it ever raises, lose only this
             # connection, never the endpoint.
-            _log.exception("aioquic failed on a datagram", extra={"connection": self.info.id})
+            _log.error(
+                "quic_internal_error",
+                exc_info=True,
+                extra={"fields": {"conn": self.info.id}},
+            )
             self._terminate(TransportError("internal transport error"))
             return
         self.drain_events()
@@ -609,9 +621,13 @@ class _Connection:
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 self._on_peer_reset(stream, event.error_code)
+            else:
+                self._abandon_unknown_stream(event.stream_id, event.error_code)
         elif isinstance(event, events.StopSendingReceived):
             stream = self.streams.get(event.stream_id)
-            if stream is not None and not stream._send_done:
+            if stream is None:
+                self._abandon_unknown_stream(event.stream_id, event.error_code)
+            elif not stream._send_done:
                 # aioquic already reset our sending side (RFC 9000 §3.5).
                 stream._send_error = StreamResetError(
                     "peer asked to stop sending", event.error_code
@@ -635,20 +651,14 @@ class _Connection:
     def _on_handshake_completed(self, event: events.HandshakeCompleted) -> None:
         # VALIDATION.md SRV-Q-06: the ALPN is pinned; a peer that negotiated none is refused.
         if event.alpn_protocol != self.alpn:
-            _log.warning(
-                "connection refused: wrong ALPN",
-                extra={"event": "alpn_mismatch", "connection": self.info.id},
-            )
+            _log_event(logging.WARNING, "quic_alpn_mismatch", conn=self.info.id)
             self.close(QuicErrorCode.CONNECTION_REFUSED, "ALPN mismatch", transport=True)
             self.close_error = TransportError("peer did not negotiate our ALPN protocol")
             return
         if self.pinned_certificate is not None:
             peer = _peer_certificate_der(self.quic)
             if peer is None or not certificates_equal(peer, self.pinned_certificate):
-                _log.warning(
-                    "connection refused: server certificate is not the pinned one",
-                    extra={"event": "pin_mismatch", "connection": self.info.id},
-                )
+                _log_event(logging.WARNING, "quic_certificate_pin_mismatch", conn=self.info.id)
                 self.close(QuicErrorCode.CONNECTION_REFUSED, "certificate", transport=True)
                 self.close_error = TransportError(
                     "server certificate does not match the pinned certificate"
@@ -664,7 +674,12 @@ class _Connection:
             stream = self._new_peer_stream(stream_id)
             if stream is None:
                 return
+        if event.end_stream:
+            stream._peer_ended = True
         if stream._recv_done:
+            # The application stopped reading (or a limit did): late data is dropped.
+            if event.end_stream:
+                self._maybe_close_stream(stream)
             return
         if event.data:
             size = len(event.data)
@@ -697,9 +712,13 @@ class _Connection:
             return None
         if self.peer_open >= self.limits.max_streams_per_connection:
             # VALIDATION.md SRV-Q-01: our own cap on concurrently open request streams.
-            _log.warning(
-                "stream refused: too many open streams",
-                extra={"event": "stream_refused", "connection": self.info.id},
+            self.refused_streams += 1
+            _log_event(
+                logging.WARNING if self.refused_streams == 1 else logging.DEBUG,
+                "quic_stream_refused",
+                conn=self.info.id,
+                reason="too many open streams",
+                refused=self.refused_streams,
             )
             self._refuse_stream(stream_id, ErrorCode.RATE_LIMITED)
             return None
@@ -711,6 +730,18 @@ class _Connection:
         self._start_handler(stream)
         return stream
 
+    def _abandon_unknown_stream(self, stream_id: int, code: int) -> None:
+        """The peer reset or stopped a stream before any of its data reached us.
+
+        Under loss its STOP_SENDING/RESET_STREAM can overtake the request itself; the peer has
+        given up on the stream, so it is finished at once (no handler, not counted) and its
+        late data is ignored.
+        """
+        locally_initiated = (stream_id & 1) == (0 if self.is_client else 1)
+        if locally_initiated or stream_id & 2 or (stream_id >> 2) in self._peer_finished:
+            return
+        self._refuse_stream(stream_id, code)
+
     def _refuse_stream(self, stream_id: int, code: int) -> None:
         self._try_reset(stream_id, code)
         self._try_stop(stream_id, code)
@@ -719,9 +750,8 @@ class _Connection:
     def _finish_peer_index(self, index: int) -> None:
         self._peer_finished.add(index)
         if len(self._peer_finished) > _MAX_FINISHED_RANGES and not self.closing:
-            _log.warning(
-                "closing connection: fragmented stream IDs",
-                extra={"event": "stream_id_abuse", "connection": self.info.id},
+            _log_event(
+                logging.WARNING, "quic_connection_closing", conn=self.info.id, reason="stream ids"
             )
             self.close(ErrorCode.RATE_LIMITED, "stream ID fragmentation")
 
@@ -738,7 +768,9 @@ class _Connection:
             pass
 
     def _on_peer_reset(self, stream: QuicStream, code: int) -> None:
+        stream._peer_ended = True
         if stream._recv_done:
+            self._maybe_close_stream(stream)
             return
         stream._recv_error = StreamResetError("stream reset by peer", code)
         self._discard_buffer(stream)
@@ -746,10 +778,12 @@ class _Connection:
         stream._wake()
 
     def _limit_reset(self, stream: QuicStream, code: ErrorCode, what: str) -> None:
-        _log.warning(
-            "stream reset: %s",
-            what,
-            extra={"event": "stream_limit", "connection": self.info.id},
+        _log_event(
+            logging.WARNING,
+            "quic_stream_limit",
+            conn=self.info.id,
+            stream=stream.stream_id,
+            reason=what,
         )
         self.reset_stream(stream, code, transmit=False)
 
@@ -772,6 +806,11 @@ class _Connection:
     def _maybe_close_stream(self, stream: QuicStream) -> None:
         if not (stream._recv_done and stream._send_done) or stream._closed:
             return
+        if stream._local and not stream._peer_ended and not self.terminated.is_set():
+            # We stopped reading our own stream early: keep its slot until the peer's FIN or
+            # RESET_STREAM shows the peer has finished it too, so a new stream never pushes
+            # the node past its cap while our reset is still in flight.
+            return
         stream._closed = True
         self.streams.pop(stream.stream_id, None)
         self.last_activity = trio.current_time()
@@ -787,7 +826,10 @@ class _Connection:
         try:
             self.quic.send_stream_data(stream.stream_id, data, end_stream=end_stream)
         except (ValueError, RuntimeError) as exc:
-            raise TransportError("the stream can no longer send") from exc
+            # aioquic already reset or finished this stream's sending side.
+            stream._send_error = StreamResetError("the stream can no longer send", 0)
+            self._mark_send_done(stream)
+            raise stream._send_error from exc
         if end_stream:
             stream._send_eof = True
             self._mark_send_done(stream)
@@ -867,23 +909,26 @@ class _Connection:
             await handler(stream)
         except TransportError as exc:
             # The stream was reset or the connection went away under the handler: expected.
-            _log.debug(
-                "stream handler stopped: %s",
-                type(exc).__name__,
-                extra={"connection": self.info.id, "stream": stream.stream_id},
+            _log_event(
+                logging.DEBUG,
+                "quic_handler_stopped",
+                conn=self.info.id,
+                stream=stream.stream_id,
+                error=type(exc).__name__,
             )
             if not self.terminated.is_set():
                 self.reset_stream(stream, ErrorCode.INTERNAL)
         except Exception as exc:
             _log.error(
-                "stream handler failed: %s",
-                type(exc).__name__,
+                "quic_handler_failed",
+                exc_info=True,
                 extra={
-                    "event": "handler_error",
-                    "connection": self.info.id,
-                    "stream": stream.stream_id,
+                    "fields": {
+                        "conn": self.info.id,
+                        "stream": stream.stream_id,
+                        "error": type(exc).__name__,
+                    }
                 },
-                exc_info=_log.isEnabledFor(logging.DEBUG),
             )
             if not self.terminated.is_set():
                 self.reset_stream(stream, ErrorCode.INTERNAL)
@@ -917,16 +962,23 @@ class _Connection:
     async def _timer_loop(self) -> None:
         """The connection's one timer task: ``handle_timer`` on Trio's clock, plus transmits
         requested by :meth:`transmit_soon`."""
+        last_fired: float | None = None
         while not self.terminated.is_set():
             if self._transmit_pending:
                 self.transmit()
             timer_at = self.quic.get_timer()
+            if timer_at is not None and timer_at == last_fired:
+                # handle_timer left the same deadline in place (aioquic's loss timer can land
+                # exactly on `now` through float rounding): retry a granule later rather than
+                # spin, which on a mock clock would never end.
+                timer_at = max(timer_at, trio.current_time()) + _TIMER_GRANULARITY
             self._timer_at = timer_at
             with trio.move_on_at(math.inf if timer_at is None else timer_at) as scope:
                 await self._timer_lot.park()
             if not scope.cancelled_caught or self.terminated.is_set():
                 continue
             self._timer_at = None
+            last_fired = self.quic.get_timer()
             self.quic.handle_timer(now=trio.current_time())
             self.drain_events()
             self.transmit()
@@ -959,7 +1011,7 @@ class _Connection:
             if not stream._send_done:
                 stream._send_error = error
             self._discard_buffer(stream)
-            stream._recv_done = stream._send_done = True
+            stream._recv_done = stream._send_done = stream._peer_ended = True
             self._maybe_close_stream(stream)
             stream._wake()
         self._send_lot.unpark_all()
@@ -979,10 +1031,7 @@ class _Connection:
         self.endpoint.forget(self)
         self._timer_lot.unpark_all()
         self._state_lot.unpark_all()
-        _log.info(
-            "connection terminated",
-            extra={"event": "connection_terminated", "connection": self.info.id},
-        )
+        _log_event(logging.INFO, "quic_connection_terminated", conn=self.info.id)
 
     async def run(self) -> None:
         """Run timers, handlers and the idle/age watchdog until the connection terminates."""
@@ -1015,16 +1064,21 @@ class _Connection:
             deadline = math.inf
             if not self.handshake_complete.is_set():
                 if now >= handshake_deadline:
+                    _log_event(
+                        logging.INFO, "quic_connection_closing", conn=self.info.id, reason="handshake"
+                    )
                     self.close(QuicErrorCode.CONNECTION_REFUSED, "handshake timeout", transport=True)
                     self.close_error = TransportError("handshake timed out")
                     continue
                 deadline = min(deadline, handshake_deadline)
             if not self.is_client:
                 if now >= age_deadline:
-                    _log.info("closing connection: max age", extra={"connection": self.info.id})
+                    _log_event(
+                        logging.INFO, "quic_connection_closing", conn=self.info.id, reason="age"
+                    )
                     self.close(ErrorCode.NO_ERROR, "max connection age")
                     continue
-                deadline = age_deadline
+                deadline = min(deadline, age_deadline)
             if self.streams and self.handshake_complete.is_set():
                 # Keep the QUIC idle timer of both ends fresh while a request is open (a long
                 # poll sends nothing for a while); a vanished peer never acknowledges these, so
@@ -1040,7 +1094,9 @@ class _Connection:
                 # VALIDATION.md SRV-Q-03: idle between requests, at the application layer.
                 idle_deadline = self.last_activity + self.limits.idle_timeout
                 if now >= idle_deadline:
-                    _log.info("closing connection: idle", extra={"connection": self.info.id})
+                    _log_event(
+                        logging.INFO, "quic_connection_closing", conn=self.info.id, reason="idle"
+                    )
                     self.close(ErrorCode.NO_ERROR, "idle timeout")
                     continue
                 deadline = min(deadline, idle_deadline)
@@ -1187,7 +1243,7 @@ async def serve_quic(
             raise TransportError(f"cannot bind UDP {host}:{port}: {exc.strerror}") from exc
         endpoint = _Endpoint(sock, configuration=configuration, limits=limits, handler=handler)
         bound_port = int(sock.getsockname()[1])
-        _log.info("listening", extra={"event": "listening", "port": bound_port})
+        _log_event(logging.INFO, "quic_listening", port=bound_port)
         try:
             async with trio.open_nursery() as nursery:
                 endpoint.nursery = nursery

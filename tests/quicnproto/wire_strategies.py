@@ -47,7 +47,7 @@ requests = st.one_of(
         message_id=small_bytes,
         commit=st.none() | st.builds(CommitEpoch, group_id=small_bytes, epoch=u64),
     ),
-    st.builds(Fetch, recipient_key=keyish, after_seq=u64, limit=u32, wait_ms=u32),
+    st.builds(Fetch, recipient_key=keyish, after_seq=u64, limit=u32, wait_ms=u32, ack_up_to=u64),
     st.builds(Ack, recipient_key=keyish, up_to_seq=u64),
     st.builds(CountQueue, recipient_key=keyish),
 )

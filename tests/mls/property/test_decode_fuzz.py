@@ -34,12 +34,25 @@ from mls.framing import (
 from mls.group_context import GroupContext
 from mls.key_package import KeyPackage
 from mls.leaf_node import LeafNode
-from mls.messages import Commit, GroupInfo, GroupSecrets, Proposal, Welcome
+from mls.messages import (
+    Add,
+    Commit,
+    ExternalInit,
+    GroupContextExtensions,
+    GroupInfo,
+    GroupSecrets,
+    PreSharedKey,
+    Proposal,
+    ReInit,
+    Remove,
+    Update,
+    Welcome,
+)
 from mls.psk_id import PreSharedKeyID
-from mls.ratchet_tree import Node, decode_ratchet_tree, encode_ratchet_tree
+from mls.ratchet_tree import RATCHET_TREE, Node, decode_ratchet_tree, encode_ratchet_tree
 from mls.treekem import UpdatePath
 from tests.mls.vectors._runner import VECTORS
-from tests.strategies import for_struct
+from tests.strategies import for_codec, for_struct
 
 EXTENSIONS = Vector(Extension)
 
@@ -69,30 +82,29 @@ def _typed_extension(extension_type: ExtensionType) -> Target:
     )
 
 
+STRUCT_TARGETS: tuple[type[Struct], ...] = (
+    MLSMessage,
+    KeyPackage,
+    Welcome,
+    GroupInfo,
+    Proposal,
+    Commit,
+    LeafNode,
+    Node,
+    GroupSecrets,
+    GroupContext,
+    PublicMessage,
+    PrivateMessage,
+    AuthenticatedContent,
+    FramedContentTBS,
+    SenderData,
+    PreSharedKeyID,
+    UpdatePath,
+    Credential,
+)
+
 TARGETS: dict[str, Target] = {
-    **{
-        cls.__name__: _struct(cls)
-        for cls in (
-            MLSMessage,
-            KeyPackage,
-            Welcome,
-            GroupInfo,
-            Proposal,
-            Commit,
-            LeafNode,
-            Node,
-            GroupSecrets,
-            GroupContext,
-            PublicMessage,
-            PrivateMessage,
-            AuthenticatedContent,
-            FramedContentTBS,
-            SenderData,
-            PreSharedKeyID,
-            UpdatePath,
-            Credential,
-        )
-    },
+    **{cls.__name__: _struct(cls) for cls in STRUCT_TARGETS},
     "extensions": Target(
         lambda b: decode_exact(EXTENSIONS, b), lambda v: encode_value(EXTENSIONS, v)
     ),
@@ -110,6 +122,17 @@ TARGETS: dict[str, Target] = {
         )
         for t in ContentType
     },
+}
+
+
+PROPOSAL_VARIANTS: dict[str, type[Struct]] = {
+    "add_proposal": Add,
+    "update_proposal": Update,
+    "remove_proposal": Remove,
+    "pre_shared_key_proposal": PreSharedKey,
+    "re_init_proposal": ReInit,
+    "external_init_proposal": ExternalInit,
+    "group_context_extensions_proposal": GroupContextExtensions,
 }
 
 
@@ -143,6 +166,9 @@ def _vector_seeds() -> dict[str, list[bytes]]:
             if node is not None:
                 add("Node", node.encode())
         add("GroupSecrets", raw["group_secrets"])
+        # Every proposal type, wrapped as a Proposal (the file holds the bare variants).
+        for field, variant in PROPOSAL_VARIANTS.items():
+            add("Proposal", Proposal.of(variant.decode(raw[field])).encode())  # type: ignore[arg-type]
         add("Commit", raw["commit"])
         commit = Commit.decode(raw["commit"])
         if commit.path is not None:
@@ -290,23 +316,18 @@ def test_mutated_vector_encodings(name: str, data: st.DataObject) -> None:
     _check(TARGETS[name], _mutate(data, seed))
 
 
-GENERATED = {
-    "MLSMessage": MLSMessage,
-    "KeyPackage": KeyPackage,
-    "Welcome": Welcome,
-    "GroupInfo": GroupInfo,
-    "Proposal": Proposal,
-    "Commit": Commit,
-    "GroupSecrets": GroupSecrets,
-    "PreSharedKeyID": PreSharedKeyID,
-    "SenderData": SenderData,
-    "FramedContentTBS": FramedContentTBS,
-    "Node": Node,
+# Every struct target, the ratchet tree and extension lists also get seeds generated from their
+# codec declarations, so mutations reach variants the vectors do not hold (every proposal,
+# credential, sender, PSK and node type).
+GENERATED: dict[str, st.SearchStrategy[bytes]] = {
+    **{cls.__name__: for_struct(cls).map(lambda v: v.encode()) for cls in STRUCT_TARGETS},
+    "ratchet_tree": for_codec(RATCHET_TREE).map(encode_ratchet_tree),
+    "extensions": for_codec(EXTENSIONS).map(lambda v: encode_value(EXTENSIONS, v)),
 }
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))
 @given(data=st.data())
 def test_mutated_generated_encodings(name: str, data: st.DataObject) -> None:
-    seed = data.draw(for_struct(GENERATED[name])).encode()
+    seed = data.draw(GENERATED[name])
     _check(TARGETS[name], _mutate(data, seed))

@@ -5,11 +5,16 @@ and holds private keys that match the tree."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mls.tree_math import NodeIndex, copath, direct_path, node_of
+from mls.errors import ValidationError
+from mls.group_context import GroupContext
+from mls.ratchet_tree import RatchetTree
+from mls.tree_math import LeafIndex, NodeIndex, copath, direct_path, node_of
 from mls.tree_validation import LifetimePolicy, validate_ratchet_tree
+from mls.treekem import UpdatePath, UpdatePathNode, process_update_path
 
 from .._tree_helpers import NOW, TreeGroup
 
@@ -22,7 +27,13 @@ OPS = st.lists(
 
 def check_hashes(group: TreeGroup) -> None:
     tree = group.tree
-    assert tree.tree_hash() == tree.tree_hash_uncached()
+    # From scratch: a new tree over the same wire nodes has an empty cache and rebuilds its
+    # fill counts and key index, so none of the state the mutations maintain is reused.
+    fresh = RatchetTree.from_nodes(tree.suite, tree.to_nodes())
+    assert fresh.node_count == tree.node_count
+    assert tree.tree_hash() == fresh.tree_hash() == tree.tree_hash_uncached()
+    assert tree._filled == fresh._filled  # noqa: SLF001 - the fill counts themselves
+    assert tree._keys == fresh._keys  # noqa: SLF001 - the key index itself
     # The filtered direct path (which relies on cached subtree fill counts) matches the RFC
     # definition: drop a parent whose copath child has an empty resolution.
     for leaf, _ in tree.leaves():
@@ -36,6 +47,40 @@ def check_hashes(group: TreeGroup) -> None:
             if tree.resolution(s)
         ]
         assert [p for p, _ in tree.filtered_direct_path(leaf)] == brute
+
+
+def check_rejected_path_restores(
+    before: RatchetTree,
+    committer: int,
+    path: UpdatePath,
+    context: GroupContext,
+    group: TreeGroup,
+    receivers: list[int],
+    pick: int,
+    added: list[int],
+) -> None:
+    receiver = receivers[pick % len(receivers)]
+    nodes = list(path.nodes)
+    last = nodes[-1]
+    # Swap the top node's key for another valid one: the leaf's parent hash no longer
+    # matches (or, with a one-node path, the receiver derives another key): rejected.
+    other = group.suite.hpke.derive_key_pair(group.rand(group.suite.hash_length))[1]
+    nodes[-1] = UpdatePathNode(other, last.encrypted_path_secret)
+    tree = before.copy()
+    tree.tree_hash()  # warm the cache so that a missed invalidation would show
+    hashes = [tree.tree_hash(NodeIndex(x)) for x in range(tree.node_count)]
+    with pytest.raises(ValidationError):
+        process_update_path(
+            tree,
+            LeafIndex(committer),
+            UpdatePath(path.leaf_node, tuple(nodes)),
+            context,
+            group.members[receiver].private,
+            excluded=added,
+        )
+    assert tree == before
+    assert [tree.tree_hash(NodeIndex(x)) for x in range(tree.node_count)] == hashes
+    assert tree.tree_hash() == RatchetTree.from_nodes(tree.suite, tree.to_nodes()).tree_hash()
 
 
 @settings(max_examples=30)
@@ -57,9 +102,20 @@ def test_random_sequences_keep_hashes_and_views_consistent(
         elif op == "update" and settled:
             group.update(settled[pick % len(settled)])
         elif op == "commit" and settled:
-            group.commit(settled[pick % len(settled)])
+            committer = settled[pick % len(settled)]
+            before = group.tree.copy()
+            context = group.context()
+            added = list(group.pending_adds)
+            created = group.commit(committer)
             validate_ratchet_tree(group.tree, group.context(), lifetime_policy=policy)
             group.check_private_views()
+            receivers = [i for i in settled if i != committer and i in group.members]
+            if receivers and created.update_path.nodes:
+                # A tampered copy of the path is rejected and the receiver's tree (whose
+                # cache the merge touched) is restored to the exact pre-commit state.
+                check_rejected_path_restores(
+                    before, committer, created.update_path, context, group, receivers, pick, added
+                )
         check_hashes(group)
     # The cache also holds for every subtree, not only the root.
     for x in range(group.tree.node_count):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mls.credentials import Certificate, Credential, CredentialType
+from mls.credentials import Certificate, Credential, CredentialType, x509_signature_key
 from mls.errors import DecodeError
 
 
@@ -33,3 +33,8 @@ def test_unknown_credential_type_does_not_decode(credential_type: int) -> None:
 def test_truncated_identity_does_not_decode() -> None:
     with pytest.raises(DecodeError):
         Credential.decode(bytes.fromhex("000105") + b"alic")
+
+
+def test_x509_signature_key_of_garbage_is_none() -> None:
+    assert x509_signature_key(b"") is None
+    assert x509_signature_key(b"\x30\x03\x02\x01\x01") is None

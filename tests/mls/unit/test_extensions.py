@@ -9,6 +9,7 @@ from mls.extensions import (
     EXTERNAL_SENDERS,
     ApplicationId,
     Extension,
+    ExtensionSite,
     ExtensionType,
     ExternalPub,
     ExternalSender,
@@ -17,6 +18,7 @@ from mls.extensions import (
     extension_value,
     find_extension,
     make_extension,
+    misplaced_extension_type,
 )
 
 
@@ -65,3 +67,18 @@ def test_find_and_duplicate() -> None:
     assert find_extension((a, b), 3) is None
     assert duplicate_extension_type((a, b)) is None
     assert duplicate_extension_type((a, b, c)) == 1
+
+
+def test_misplaced_extension_type_follows_the_registry() -> None:
+    # RFC 9420 §17.3 "Message(s)": application_id LN; ratchet_tree GI; required_capabilities
+    # GC; external_pub GI; external_senders GC. Unknown types are not restricted.
+    expected = {
+        ExtensionSite.LEAF_NODE: {1},
+        ExtensionSite.GROUP_INFO: {2, 4},
+        ExtensionSite.GROUP_CONTEXT: {3, 5},
+        ExtensionSite.KEY_PACKAGE: set(),
+    }
+    for site, allowed in expected.items():
+        for t in (1, 2, 3, 4, 5):
+            found = misplaced_extension_type((Extension(0x0A0A, b""), Extension(t, b"")), site)
+            assert found == (None if t in allowed else t), (site, t)

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from mls.credentials import Credential, CredentialType
-from mls.crypto.labels import make_key_package_ref
+from mls.crypto.labels import make_key_package_ref, ref_hash, verify_with_label
 from mls.errors import DecodeError, ValidationError, VerificationError
 from mls.extensions import ApplicationId, Extension, ExtensionType, make_extension
 from mls.framing import MLSMessage, WireFormat
 from mls.key_package import KeyPackage, validate_key_package
-from mls.leaf_node import LeafNodeSource, Lifetime
+from mls.leaf_node import LeafNode, LeafNodeSource, Lifetime
 
-from ._build import NOW, capabilities, key_package, keys, leaf_node
+from ._build import LIFETIME, NOW, capabilities, key_package, keys, leaf_node
 
 K = keys()
 
@@ -35,6 +40,25 @@ def test_ref_is_the_key_package_ref_of_the_encoding() -> None:
     kp = key_package(K)
     assert kp.ref(K.suite) == make_key_package_ref(K.suite, kp.encode())
     assert len(kp.ref(K.suite)) == K.suite.hash_length
+    # RFC 9420 §5.2: RefHash with the full label over the whole encoded KeyPackage (signature
+    # included), not over an MLSMessage around it
+    assert kp.ref(K.suite) == ref_hash(K.suite, b"MLS 1.0 KeyPackage Reference", kp.encode())
+    assert kp.ref(K.suite) != ref_hash(
+        K.suite, b"MLS 1.0 KeyPackage Reference", MLSMessage.of(kp).encode()
+    )
+
+
+def test_signature_is_over_key_package_tbs_with_its_label() -> None:
+    # KeyPackageTBS is every KeyPackage field but the signature (RFC 9420 §10), so its bytes
+    # are the encoding minus the trailing opaque signature (64 bytes: a 0x40 0x40 header).
+    kp = key_package(K)
+    encoded = kp.encode()
+    assert len(kp.signature) == 64 and encoded[-66:-64] == b"\x40\x40"
+    tbs = encoded[:-66]
+    assert kp.tbs().encode() == tbs
+    verify_with_label(K.suite, K.signature_pub, b"KeyPackageTBS", tbs, kp.signature)
+    with pytest.raises(VerificationError):
+        verify_with_label(K.suite, K.signature_pub, b"LeafNodeTBS", tbs, kp.signature)
 
 
 def test_key_package_in_mls_message_roundtrips() -> None:
@@ -95,7 +119,8 @@ def test_kp05_other_suite_than_expected_is_rejected() -> None:
 
 
 def test_kp05_unsupported_suite_is_rejected() -> None:
-    kp = dataclasses.replace(key_package(K), cipher_suite=0x0A0A)
+    kp = key_package(K, cipher_suite=0x0A0A)  # re-signed: only the suite is wrong
+    kp.verify_signature(K.suite)
     with pytest.raises(ValidationError) as exc:
         validate_key_package(kp, now=NOW)
     assert exc.value.rule == "§10.1/cipher-suite"
@@ -177,3 +202,130 @@ def test_kp01_unknown_inner_version_does_not_decode() -> None:
     encoded[0:2] = b"\x00\x02"
     with pytest.raises(DecodeError):
         KeyPackage.decode(bytes(encoded))
+
+
+def test_kp02_signed_by_another_key_is_rejected() -> None:
+    other = keys(seed=b"mallory")
+    kp = key_package(K)
+    bad = kp.signed(K.suite, other.signature_priv)
+    with pytest.raises(VerificationError) as exc:
+        validate_key_package(bad, now=NOW)
+    assert exc.value.rule == "§10/key-package-signature"
+
+
+def test_kp06_invalid_leaf_encryption_key_is_rejected() -> None:
+    leaf = leaf_node(K, encryption_key=b"\x01" * 31)
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(key_package(K, leaf), now=NOW)
+    assert exc.value.rule == "§5.1.1/public-key-encoding"
+
+
+def test_kp06_invalid_signature_key_is_rejected() -> None:
+    # The leaf and the KeyPackage are signed by K's real key; only the advertised key is bad.
+    leaf = leaf_node(K, signature_key=b"\x01" * 31)
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(key_package(K, leaf), now=NOW)
+    assert exc.value.rule == "§5.1.1/public-key-encoding"
+
+
+@pytest.mark.parametrize(
+    "extension_type",
+    [
+        ExtensionType.APPLICATION_ID,
+        ExtensionType.RATCHET_TREE,
+        ExtensionType.REQUIRED_CAPABILITIES,
+        ExtensionType.EXTERNAL_PUB,
+        ExtensionType.EXTERNAL_SENDERS,
+    ],
+    ids=lambda t: t.name,
+)
+def test_kp07_known_extension_not_allowed_in_key_package_is_rejected(
+    extension_type: ExtensionType,
+) -> None:
+    # RFC 9420 §17.3: none of the types the RFC defines is allowed in KeyPackage.extensions.
+    kp = key_package(K, extensions=(Extension(extension_type, b""),))
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(kp, now=NOW)
+    assert exc.value.rule == "§17.3/key-package-extension-type"
+
+
+@pytest.mark.parametrize(
+    "extension_type",
+    [
+        ExtensionType.RATCHET_TREE,
+        ExtensionType.REQUIRED_CAPABILITIES,
+        ExtensionType.EXTERNAL_PUB,
+        ExtensionType.EXTERNAL_SENDERS,
+    ],
+    ids=lambda t: t.name,
+)
+def test_ln11_known_extension_not_allowed_in_leaf_is_rejected(
+    extension_type: ExtensionType,
+) -> None:
+    leaf = leaf_node(K, extensions=(Extension(extension_type, b""),))
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(key_package(K, leaf), now=NOW)
+    assert exc.value.rule == "§17.3/leaf-extension-type"
+
+
+def test_ln07_lifetime_longer_than_the_maximum_is_rejected() -> None:
+    span = LIFETIME.not_after - LIFETIME.not_before
+    kp = key_package(K)
+    validate_key_package(kp, now=NOW, max_lifetime=span)
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(kp, now=NOW, max_lifetime=span - 1)
+    assert exc.value.rule == "§7.2/max-lifetime"
+
+
+def test_ln07_reversed_lifetime_is_rejected() -> None:
+    leaf = leaf_node(K, lifetime=Lifetime(NOW + 1, NOW))
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(key_package(K, leaf), max_lifetime=86400)
+    assert exc.value.rule == "§7.2/max-lifetime"
+
+
+def _certificate(public_key: ed25519.Ed25519PublicKey) -> bytes:
+    issuer_key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
+    start = datetime.datetime(2023, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=365))
+        .sign(issuer_key, None)
+    )
+    return cert.public_bytes(Encoding.DER)
+
+
+def _x509_leaf(cert: bytes) -> LeafNode:
+    caps = capabilities(credentials=(CredentialType.X509,))
+    return leaf_node(K, credential=Credential.x509((cert,)), capabilities=caps)
+
+
+def test_crd03_x509_certificate_of_the_signature_key_is_accepted() -> None:
+    own = ed25519.Ed25519PublicKey.from_public_bytes(K.signature_pub)
+    leaf = _x509_leaf(_certificate(own))
+    validate_key_package(key_package(K, leaf), now=NOW)
+
+
+def test_crd03_x509_certificate_of_another_key_is_rejected() -> None:
+    other = ed25519.Ed25519PrivateKey.generate().public_key()
+    leaf = _x509_leaf(_certificate(other))
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(key_package(K, leaf), now=NOW)
+    assert exc.value.rule == "§5.3/x509-signature-key"
+
+
+@pytest.mark.parametrize("chain", [(), (b"\x30\x03\x02\x01\x01",)], ids=["empty", "not-a-cert"])
+def test_crd03_x509_credential_without_a_parsable_certificate_is_rejected(
+    chain: tuple[bytes, ...],
+) -> None:
+    caps = capabilities(credentials=(CredentialType.X509,))
+    leaf = leaf_node(K, credential=Credential.x509(chain), capabilities=caps)
+    with pytest.raises(ValidationError) as exc:
+        validate_key_package(key_package(K, leaf), now=NOW)
+    assert exc.value.rule == "§5.3/x509-signature-key"

@@ -5,15 +5,18 @@ import dataclasses
 import pytest
 
 from mls.credentials import Credential, CredentialType
+from mls.crypto.labels import verify_with_label
 from mls.errors import DecodeError, UsageError, ValidationError, VerificationError
-from mls.extensions import Extension
+from mls.extensions import Extension, ExtensionType
 from mls.leaf_node import (
     Capabilities,
     LeafNode,
     LeafNodeSource,
     LeafNodeTBS,
     Lifetime,
+    check_credential_key,
     check_lifetime,
+    check_lifetime_span,
     check_own_capabilities,
 )
 
@@ -121,3 +124,50 @@ def test_dec06_unknown_leaf_node_source_does_not_decode(source: int) -> None:
     assert encoded[at] == LeafNodeSource.UPDATE
     with pytest.raises(DecodeError):
         LeafNode.decode(encoded[:at] + bytes([source]) + encoded[at + 1 :])
+
+
+def test_signature_is_over_leaf_node_tbs_with_its_label() -> None:
+    # RFC 9420 §7.2: for a key_package leaf, LeafNodeTBS is the leaf minus its signature.
+    leaf = leaf_node(K)
+    encoded = leaf.encode()
+    assert len(leaf.signature) == 64 and encoded[-66:-64] == b"\x40\x40"
+    verify_with_label(K.suite, K.signature_pub, b"LeafNodeTBS", encoded[:-66], leaf.signature)
+    with pytest.raises(VerificationError):
+        verify_with_label(K.suite, K.signature_pub, b"KeyPackageTBS", encoded[:-66], leaf.signature)
+
+
+@pytest.mark.parametrize(
+    ("extension_type", "allowed"),
+    [
+        (ExtensionType.APPLICATION_ID, True),
+        (ExtensionType.RATCHET_TREE, False),
+        (ExtensionType.REQUIRED_CAPABILITIES, False),
+        (ExtensionType.EXTERNAL_PUB, False),
+        (ExtensionType.EXTERNAL_SENDERS, False),
+        (0x0A0A, True),  # GREASE, listed in the capabilities
+    ],
+)
+def test_ln11_only_leaf_node_extensions_are_allowed(extension_type: int, allowed: bool) -> None:
+    leaf = leaf_node(
+        K,
+        capabilities=capabilities(extensions=(0x0A0A,)),
+        extensions=(Extension(extension_type, b""),),
+    )
+    if allowed:
+        check_own_capabilities(leaf)
+        return
+    with pytest.raises(ValidationError) as exc:
+        check_own_capabilities(leaf)
+    assert exc.value.rule == "§17.3/leaf-extension-type"
+
+
+def test_check_credential_key_ignores_basic_credentials() -> None:
+    check_credential_key(leaf_node(K))
+
+
+def test_check_lifetime_span() -> None:
+    check_lifetime_span(leaf_node(K), 3600 + 86400)
+    with pytest.raises(ValidationError) as exc:
+        check_lifetime_span(leaf_node(K), 3600 + 86399)
+    assert exc.value.rule == "§7.2/max-lifetime"
+    check_lifetime_span(leaf_node(K, LeafNodeSource.UPDATE, group_id=b"g", leaf_index=0), 0)

@@ -16,7 +16,7 @@ import pytest
 
 from mls.credentials import Credential, CredentialType
 from mls.crypto.primitives import PUBLIC_KEY_RULE
-from mls.errors import ValidationError, VerificationError
+from mls.errors import UsageError, ValidationError, VerificationError
 from mls.extensions import (
     ApplicationId,
     Extension,
@@ -25,7 +25,7 @@ from mls.extensions import (
     make_extension,
 )
 from mls.group_context import GroupContext
-from mls.leaf_node import LeafNodeSource, Lifetime
+from mls.leaf_node import LeafNode, LeafNodeSource, Lifetime
 from mls.ratchet_tree import (
     RULE_EMPTY,
     RULE_LEAF_INDEX,
@@ -34,6 +34,7 @@ from mls.ratchet_tree import (
     RULE_TRAILING_BLANK,
     RULE_UNMERGED_SORTED,
     Node,
+    ParentHashInput,
     RatchetTree,
     encode_ratchet_tree,
 )
@@ -41,7 +42,6 @@ from mls.tree_math import LeafIndex, NodeIndex, direct_path, node_of
 from mls.tree_validation import (
     RULE_CREDENTIAL,
     RULE_CREDENTIAL_SUPPORT,
-    RULE_LEAF_EXTENSION,
     RULE_LEAF_SIGNATURE,
     RULE_LEAF_SOURCE,
     RULE_MAX_LIFETIME,
@@ -129,9 +129,10 @@ def test_get_tree_is_accepted(n: int) -> None:
     group.check_private_views()
 
 
-def test_tree04_blank_ancestor_above_changed_unmerged_leaves_is_accepted() -> None:
-    # VALIDATION TREE-04 (mls-rs PR #352): remove members so ancestors go blank, add members
-    # so parents get unmerged leaves, commit from elsewhere, add again; every state is valid.
+def test_trees_from_add_remove_commit_sequences_are_accepted() -> None:
+    # Remove members so ancestors go blank, add members so parents get unmerged leaves,
+    # commit from elsewhere, add again; every state is valid. (The exact mls-rs PR #352
+    # shape is built and checked in the next test.)
     group = get_tree(8)
     group.remove(1)
     group.remove(2)
@@ -148,6 +149,32 @@ def test_tree04_blank_ancestor_above_changed_unmerged_leaves_is_accepted() -> No
     validate(group)
     group.commit(5)
     group.add()
+    validate(group)
+    group.check_private_views()
+
+
+def test_tree04_mls_rs_352_blank_sibling_over_changed_unmerged_leaves_is_accepted() -> None:
+    # VALIDATION TREE-04 (mls-rs PR #352), built with add/remove/update/commit only: the root
+    # P = 15 lists leaf 7 as unmerged; its copath child S = 7 is blank, and below S the parent
+    # N = 11 also lists leaf 7. The original sibling tree hash of S must blank leaf 7 *and*
+    # drop it from N's list, although S itself is blank; the valid tree must be accepted.
+    group = get_tree(16)
+    group.remove(7)
+    group.commit(4)  # sets 9, 11, 7 and 15 while leaf 7 is blank
+    group.update(1)  # blanks 1, 3, 7 and 15
+    group.commit(12)  # resets the root (15) from the right half; node 7 stays blank
+    assert group.add() == 7  # unmerged at the non-blank 11 and 15; 7 is blank
+    tree = group.tree
+    p, s, d = NodeIndex(15), NodeIndex(7), NodeIndex(23)
+    root, n, d_node = tree.parent_node(p), tree.parent_node(NodeIndex(11)), tree.parent_node(d)
+    assert root is not None and n is not None and d_node is not None
+    assert tree.is_blank(s) and root.unmerged_leaves == (7,) and n.unmerged_leaves == (7,)
+    # The link D -> P holds only with the recomputed sibling hash: hashing S as it stands
+    # (what the buggy short-cut did) gives another parent hash.
+    assert parent_hash_valid_children(tree, p) == [d]
+    assert tree.original_tree_hash(s, root.unmerged_leaves) != tree.tree_hash(s)
+    shortcut = ParentHashInput(root.encryption_key, root.parent_hash, tree.tree_hash(s))
+    assert group.suite.hash(shortcut.encode()) != d_node.parent_hash
     validate(group)
     group.check_private_views()
 
@@ -258,16 +285,15 @@ def test_tree03_parent_with_replaced_key_is_rejected() -> None:
 
 
 def test_tree03_deep_uncovered_parent_is_rejected() -> None:
-    # mls-rs PR #315: the root and upper nodes are fine; one low parent has no chain.
+    # mls-rs PR #315: every parent but one low one is fine, and that one is checked last.
+    # Leaf 6 (the last committer) re-signs a wrong parent hash: only its link to node 13
+    # breaks; node 13's own link to 11, 11's to the root, and the left half stay valid.
     group = get_tree(8)
-    with_parent(group.tree, 13, parent_hash=b"\x01" * 32)
-    # Node 13's parent hash covers its own parent_hash field, so the link from leaf 6 breaks,
-    # and so does node 13's claim on node 11; the root (linked from 11, sibling 3) and the
-    # whole left half stay valid.
-    assert parent_hash_valid_children(group.tree, NodeIndex(13)) == []
-    assert parent_hash_valid_children(group.tree, NodeIndex(11)) == []
-    for p in (1, 3, 5, 7, 9):
-        assert len(parent_hash_valid_children(group.tree, NodeIndex(p))) == 1
+    replace_leaf(group, 6, parent_hash=b"\x01" * 32)
+    for p, _ in group.tree.parents():
+        expected = 0 if p == 13 else 1
+        assert len(parent_hash_valid_children(group.tree, p)) == expected, p
+    assert max(p for p, _ in group.tree.parents()) == 13
     expect_rule(RULE_PARENT_HASH, group, kind=VerificationError)
 
 
@@ -280,13 +306,19 @@ def test_tree03_leaf_with_wrong_parent_hash_is_rejected() -> None:
 
 
 def test_tree03_unmerged_leaf_set_inconsistent_with_resolution_is_rejected() -> None:
-    # A parent forgets an unmerged leaf that sits below its child: the third condition of
-    # §7.9.2 (resolution(C) minus D equals P's unmerged leaves under C) no longer holds.
+    # Only the third condition of §7.9.2 breaks: the root forgets leaf 7, which node 11 (the
+    # root's child C on the chain, D = 11) still lists, so resolution(C) minus D = [leaf 7]
+    # differs from the root's unmerged leaves under C = []. Leaf 7 is not under the root's
+    # copath child S = 3, so the parent hash itself (condition 2) still matches.
     group = get_tree(7)
     group.add()  # leaf 7, unmerged at node 11 and at the root 7
     with_parent(group.tree, 7, unmerged_leaves=())
-    with_parent(group.tree, 11, unmerged_leaves=())
-    validate_unmerged_leaves(group.tree)
+    tree = group.tree
+    validate_unmerged_leaves(tree)  # TREE-06..08 still hold
+    d = tree.parent_node(NodeIndex(11))
+    assert d is not None and d.parent_hash == tree.parent_hash_of(NodeIndex(7), NodeIndex(3))
+    assert parent_hash_valid_children(tree, NodeIndex(7)) == []
+    assert all(len(parent_hash_valid_children(tree, p)) == 1 for p, _ in tree.parents() if p != 7)
     expect_rule(RULE_PARENT_HASH, group, kind=VerificationError)
 
 
@@ -314,6 +346,12 @@ def test_tree07_unmerged_leaf_missing_at_intermediate_node_is_rejected() -> None
     newcomer = group.add()  # leaf 7: unmerged at node 11 and at the root
     assert newcomer == 7
     with_parent(group.tree, 11, unmerged_leaves=())
+    # Node 11's parent hash (its original sibling tree hash now keeps leaf 7) breaks too; no
+    # honest history yields this tree with valid parent hashes, so the unmerged-leaves check
+    # is the one asserted directly as well as first in the joiner's order.
+    with pytest.raises(ValidationError) as info:
+        validate_unmerged_leaves(group.tree)
+    assert info.value.rule == RULE_UNMERGED_INTERMEDIATE
     expect_rule(RULE_UNMERGED_INTERMEDIATE, group)
 
 
@@ -542,7 +580,7 @@ def test_ln07_official_vector_leaves_have_expired() -> None:
 def test_ln11_forbidden_extension_type_in_leaf_is_rejected() -> None:
     group, newcomer = group_with_unmerged_newcomer()
     replace_leaf(group, newcomer, extensions=(Extension(ExtensionType.EXTERNAL_SENDERS, b""),))
-    expect_rule(RULE_LEAF_EXTENSION, group)
+    expect_rule("§17.3/leaf-extension-type", group)  # raised by check_own_capabilities
 
 
 def test_ln11_application_id_in_leaf_is_accepted() -> None:
@@ -563,29 +601,26 @@ def test_ln11_duplicate_extension_type_in_leaf_is_rejected() -> None:
 # validate_leaf_node: the context-dependent leaf rules (LN-08, LN-09, LN-10)
 
 
-def test_ln08_leaf_source_wrong_for_context_is_rejected() -> None:
-    group = get_tree(3)
-    leaf = key_package_leaf(group.suite, group.new_identity())
-    with pytest.raises(ValidationError) as info:
-        validate_leaf_node(
-            group.suite,
-            leaf,
-            tree=group.tree,
-            leaf_index=LeafIndex(3),
-            group_context=group.context(),
-            expected_source=LeafNodeSource.UPDATE,
-            lifetime_policy=POLICY,
-        )
-    assert info.value.rule == RULE_LEAF_SOURCE
+def check_leaf(group: TreeGroup, leaf: LeafNode, index: int, **kwargs: object) -> None:
+    """validate_leaf_node for ``leaf`` at ``index`` of the group's tree and context."""
     validate_leaf_node(
         group.suite,
         leaf,
         tree=group.tree,
-        leaf_index=LeafIndex(3),
+        leaf_index=LeafIndex(index),
         group_context=group.context(),
-        expected_source=LeafNodeSource.KEY_PACKAGE,
         lifetime_policy=POLICY,
+        **kwargs,  # type: ignore[arg-type]
     )
+
+
+def test_ln08_leaf_source_wrong_for_context_is_rejected() -> None:
+    group = get_tree(3)
+    leaf = key_package_leaf(group.suite, group.new_identity())
+    with pytest.raises(ValidationError) as info:
+        check_leaf(group, leaf, 3, expected_source=LeafNodeSource.UPDATE)
+    assert info.value.rule == RULE_LEAF_SOURCE
+    check_leaf(group, leaf, 3, expected_source=LeafNodeSource.KEY_PACKAGE)
 
 
 def test_ln09_update_reusing_encryption_key_is_rejected() -> None:
@@ -602,16 +637,7 @@ def test_ln09_update_reusing_encryption_key_is_rejected() -> None:
         lifetime=None,
     )
     with pytest.raises(ValidationError) as info:
-        validate_leaf_node(
-            group.suite,
-            same_key,
-            tree=group.tree,
-            leaf_index=LeafIndex(1),
-            group_context=group.context(),
-            expected_source=LeafNodeSource.UPDATE,
-            replacing=old,
-            lifetime_policy=POLICY,
-        )
+        check_leaf(group, same_key, 1, expected_source=LeafNodeSource.UPDATE, replacing=old)
     assert info.value.rule == RULE_UPDATE_KEY
 
 
@@ -631,29 +657,14 @@ def test_ln10_key_of_other_member_is_rejected(key: str) -> None:
         rule = RULE_UNIQUE_ENCRYPTION_KEY
     leaf = key_package_leaf(group.suite, ident)
     with pytest.raises(ValidationError) as info:
-        validate_leaf_node(
-            group.suite,
-            leaf,
-            tree=group.tree,
-            leaf_index=LeafIndex(3),
-            group_context=group.context(),
-            lifetime_policy=POLICY,
-        )
+        check_leaf(group, leaf, 3)
     assert info.value.rule == rule
 
 
 def test_validate_leaf_node_accepts_a_fresh_member() -> None:
     group = get_tree(3)
     leaf = key_package_leaf(group.suite, group.new_identity())
-    validate_leaf_node(
-        group.suite,
-        leaf,
-        tree=group.tree,
-        leaf_index=LeafIndex(3),
-        group_context=group.context(),
-        expected_source=LeafNodeSource.KEY_PACKAGE,
-        lifetime_policy=POLICY,
-    )
+    check_leaf(group, leaf, 3, expected_source=LeafNodeSource.KEY_PACKAGE)
 
 
 def test_direct_path_helper_matches_unmerged_placement() -> None:
@@ -675,3 +686,10 @@ def test_parent_key_with_invalid_encoding_is_rejected() -> None:
     group = get_tree(4)
     with_parent(group.tree, 5, encryption_key=b"\x01" * 31)
     expect_rule(PUBLIC_KEY_RULE, group)
+
+
+def test_tree_and_context_of_different_suites_is_misuse() -> None:
+    group = get_tree(2)
+    context = dataclasses.replace(group.context(), cipher_suite=2)
+    with pytest.raises(UsageError):
+        validate_ratchet_tree(group.tree, context, lifetime_policy=POLICY)

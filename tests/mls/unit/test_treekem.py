@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from mls.crypto.hpke import HPKE_OPEN_RULE
-from mls.crypto.labels import encrypt_with_label
+from mls.crypto.primitives import PUBLIC_KEY_RULE
 from mls.errors import DecryptionError, UsageError, ValidationError, VerificationError
 from mls.leaf_node import LeafNodeSource
 from mls.ratchet_tree import RatchetTree
@@ -25,14 +25,16 @@ from mls.treekem import (
     RULE_NEW_ENCRYPTION_KEY,
     RULE_PATH_KEY_UNIQUE,
     RULE_PATH_LENGTH,
+    RULE_PATH_SECRET_LENGTH,
     RULE_SENDER,
-    UPDATE_PATH_NODE_LABEL,
     HPKECiphertext,
     TreeKEMPrivateKey,
     UpdatePath,
     UpdatePathNode,
     create_update_path,
+    encrypt_path_secrets,
     merge_update_path,
+    next_path_secret,
     node_key_pair,
     process_update_path,
 )
@@ -83,11 +85,17 @@ def forge(
 
 
 def reencrypted(
-    group: TreeGroup, before: RatchetTree, secrets: list[bytes], keys: list[bytes]
+    group: TreeGroup,
+    before: RatchetTree,
+    secrets: list[bytes],
+    keys: list[bytes],
+    excluded: tuple[int, ...] = (),
+    committer: int = COMMITTER,
 ) -> UpdatePath:
-    """A path from COMMITTER carrying ``secrets`` under (possibly unrelated) node ``keys``,
-    consistently merged, signed and encrypted under the context of the tree it produces."""
-    sender = LeafIndex(COMMITTER)
+    """A path from ``committer`` carrying ``secrets`` under (possibly unrelated) node ``keys``,
+    consistently merged, signed and encrypted under the context of the tree it produces
+    (to the copath resolutions minus ``excluded``)."""
+    sender = LeafIndex(committer)
     tree = before.copy()
     fdp, parent_hash = tree.set_path(sender, keys)
     template = before.leaf_node(sender)
@@ -100,27 +108,13 @@ def reencrypted(
         parent_hash=parent_hash,
     ).signed(
         group.suite,
-        group.members[COMMITTER].ident.signature_priv,
+        group.members[committer].ident.signature_priv,
         group_id=GROUP_ID,
-        leaf_index=COMMITTER,
+        leaf_index=committer,
     )
     tree.set_leaf(sender, leaf)
-    context = group.context(tree).encode()
-    nodes = []
-    for (_, s), key, secret in zip(fdp, keys, secrets, strict=True):
-        cts = []
-        for r in tree.resolution(s):
-            target = tree.public_key(r)
-            assert target is not None
-            cts.append(
-                HPKECiphertext(
-                    *encrypt_with_label(
-                        group.suite, target, UPDATE_PATH_NODE_LABEL, context, secret
-                    )
-                )
-            )
-        nodes.append(UpdatePathNode(key, tuple(cts)))
-    return UpdatePath(leaf, tuple(nodes))
+    nodes = encrypt_path_secrets(tree, fdp, keys, secrets, group.context(tree), excluded)
+    return UpdatePath(leaf, nodes)
 
 
 def process(
@@ -219,6 +213,17 @@ def test_added_members_get_no_ciphertext_and_join_with_the_path_secret() -> None
         )
 
 
+def join(group: TreeGroup, new: int, committer: int, path_secret: bytes) -> TreeKEMPrivateKey:
+    """The private view of member ``new`` joining with ``path_secret`` from ``committer``."""
+    return TreeKEMPrivateKey.for_joiner(
+        group.tree,
+        LeafIndex(new),
+        group.members[new].private.encryption_priv,
+        LeafIndex(committer),
+        path_secret,
+    )
+
+
 def test_wel12_joiner_path_secret_not_matching_tree_is_rejected() -> None:
     group = get_tree(3)
     new = group.add()
@@ -226,13 +231,7 @@ def test_wel12_joiner_path_secret_not_matching_tree_is_rejected() -> None:
     secret = created.path_secret_for(LeafIndex(new))
     assert secret is not None
     with pytest.raises(VerificationError) as info:
-        TreeKEMPrivateKey.for_joiner(
-            group.tree,
-            LeafIndex(new),
-            group.members[new].private.encryption_priv,
-            LeafIndex(0),
-            bytes(len(secret)),
-        )
+        join(group, new, 0, bytes(len(secret)))
     assert info.value.rule == RULE_DERIVED_PUBLIC_KEY
 
 
@@ -245,9 +244,23 @@ def test_secrets_are_not_in_reprs(group: TreeGroup) -> None:
         group.members[COMMITTER].ident.signature_priv,
         random=group.rand,
     )
-    text = repr(created) + repr(created.private_key)
-    assert created.commit_secret.hex() not in text
-    assert created.private_key.encryption_priv.hex() not in text
+    done = process_update_path(
+        before.copy(),
+        LeafIndex(COMMITTER),
+        created.update_path,
+        group.context(before),
+        group.members[RECEIVER].private,
+    )
+    text = repr(created) + repr(created.private_key) + repr(done)
+    secrets = [
+        created.commit_secret,
+        created.private_key.encryption_priv,
+        done.path_secret,
+        *created.path_secrets.values(),
+        *done.private_key.path_secrets.values(),
+    ]
+    for secret in secrets:
+        assert secret.hex() not in text and repr(secret) not in text
     assert "commit_secret" not in text
 
 
@@ -379,3 +392,172 @@ def test_failed_creation_leaves_the_tree_unchanged(group: TreeGroup) -> None:
         create_update_path(tree, LeafIndex(COMMITTER), group.context(tree), b"not a key")
     assert tree.encode() == encoded
     assert tree.tree_hash() == tree.tree_hash_uncached() == group.tree.tree_hash()
+
+
+# ============================================================================================
+# Hostile input never reaches tree math or HKDF unchecked; keys are checked on receipt
+
+
+@pytest.mark.parametrize("sender", [8, 2**31, 2**32 - 1])
+def test_processing_path_from_out_of_range_sender_is_rejected(
+    group: TreeGroup, sender: int
+) -> None:
+    # VALIDATION TREE-01: the index is checked before the tree is touched (no TreeMathError).
+    before, path = staged(group)
+    tree = before.copy()
+    with pytest.raises(ValidationError) as info:
+        process_update_path(
+            tree, LeafIndex(sender), path, group.context(before), group.members[RECEIVER].private
+        )
+    assert info.value.rule == RULE_SENDER
+    assert tree == before
+
+
+def honest_secrets(group: TreeGroup, before: RatchetTree, committer: int) -> list[bytes]:
+    """A chain of path secrets for the filtered direct path of ``committer`` (RFC 9420 §7.4)."""
+    secrets = [b"\x01" * group.suite.hash_length]
+    for _ in before.filtered_direct_path(LeafIndex(committer))[1:]:
+        secrets.append(next_path_secret(group.suite, secrets[-1]))
+    return secrets
+
+
+@pytest.mark.parametrize("delta", [-31, -1, 1])
+def test_path_secret_of_wrong_length_is_rejected(group: TreeGroup, delta: int) -> None:
+    # RFC 9420 §7.4: path secrets are KDF.Nh bytes. The root's secret (the one leaf 5
+    # decrypts) is sealed with another length; its key is an unrelated valid key, so without
+    # the length check a short secret would end in HKDF (UsageError) and a long one in COM-08.
+    before = group.tree.copy()
+    secrets = honest_secrets(group, before, COMMITTER)
+    keys = [node_key_pair(group.suite, secret)[1] for secret in secrets]
+    secrets[-1] = b"\x07" * (group.suite.hash_length + delta)
+    keys[-1] = fresh_public_key(group.suite, b"odd length")
+    forged = reencrypted(group, before, secrets, keys)
+    expect_rejected(group, before, forged, RULE_PATH_SECRET_LENGTH)
+
+
+@pytest.mark.parametrize("where", ["leaf", "first node"])
+def test_path_key_with_invalid_encoding_is_rejected(group: TreeGroup, where: str) -> None:
+    # CRD-04: the first node (below the root, where leaf 5 decrypts) is never decrypted to by
+    # leaf 5, so only the encoding check stops the key from entering its tree.
+    before, path = staged(group)
+    bad = b"\x01" * 31
+    if where == "leaf":
+        forged = forge(group, before, path, list(path.nodes), encryption_key=bad)
+    else:
+        nodes = list(path.nodes)
+        nodes[0] = UpdatePathNode(bad, nodes[0].encrypted_path_secret)
+        forged = forge(group, before, path, nodes)
+    expect_rejected(group, before, forged, PUBLIC_KEY_RULE)
+
+
+# ============================================================================================
+# Leaves added by the same Commit (RFC 9420 §7.6, VALIDATION COM-06, ACC-04)
+
+
+def test_com06_path_that_encrypts_to_an_added_leaf_is_rejected() -> None:
+    group = get_tree(3)
+    new = group.add()  # leaf 3, below the root's copath child of leaf 0
+    before = group.tree.copy()
+    secrets = honest_secrets(group, before, 0)
+    keys = [node_key_pair(group.suite, secret)[1] for secret in secrets]
+
+    def run(path: UpdatePath) -> bytes:
+        tree = before.copy()
+        done = process_update_path(
+            tree, LeafIndex(0), path, group.context(tree), group.members[1].private, excluded=(new,)
+        )
+        return done.commit_secret
+
+    # Control: the same secrets with the added leaf left out are accepted.
+    run(reencrypted(group, before, secrets, keys, excluded=(new,), committer=0))
+    with pytest.raises(ValidationError) as info:
+        run(reencrypted(group, before, secrets, keys, committer=0))
+    assert info.value.rule == RULE_CIPHERTEXT_COUNT
+
+
+def test_acc04_node_whose_copath_holds_only_added_leaves_has_no_ciphertext() -> None:
+    group = get_tree(2)
+    new = group.add()  # leaf 2: the root's copath child (node 5) resolves to it alone
+    assert new == 2
+    created = group.commit(0)  # leaf 1 processes it, leaf 2 joins with the path secret
+    assert [len(n.encrypted_path_secret) for n in created.update_path.nodes] == [1, 0]
+    group.check_private_views()
+
+
+# ============================================================================================
+# Decrypting with the right key of the receiver's resolution (RFC 9420 §7.5)
+
+
+def test_unmerged_receiver_decrypts_with_its_leaf_key() -> None:
+    group = get_tree(7)
+    group.add()  # leaf 7: unmerged at node 11 and the root
+    group.commit(0)  # resets the root only on the right side; node 11 keeps [7]
+    before = group.tree.copy()
+    assert before.resolution(NodeIndex(11)) == [11, 14]
+    created = create_update_path(
+        group.tree.copy(),
+        LeafIndex(1),
+        group.context(before),
+        group.members[1].ident.signature_priv,
+        random=group.rand,
+    )
+    root_node = created.update_path.nodes[-1]
+    assert len(root_node.encrypted_path_secret) == 2
+
+    def corrupt(j: int) -> UpdatePath:
+        cts = list(root_node.encrypted_path_secret)
+        ct = cts[j]
+        cts[j] = HPKECiphertext(ct.kem_output, bytes([ct.ciphertext[0] ^ 1]) + ct.ciphertext[1:])
+        nodes = (
+            *created.update_path.nodes[:-1],
+            UpdatePathNode(root_node.encryption_key, tuple(cts)),
+        )
+        return UpdatePath(created.update_path.leaf_node, nodes)
+
+    def run(receiver: int, path: UpdatePath) -> bytes:
+        tree = before.copy()
+        done = process_update_path(
+            tree, LeafIndex(1), path, group.context(before), group.members[receiver].private
+        )
+        assert done.decrypted_node == NodeIndex(7)
+        return done.commit_secret
+
+    # Leaf 4 holds node 11's key (ciphertext 0); leaf 7 is unmerged there and uses its own
+    # leaf key (ciphertext 1). Breaking one ciphertext stops exactly the member it is for.
+    assert run(4, created.update_path) == run(7, created.update_path) == created.commit_secret
+    assert run(7, corrupt(0)) == created.commit_secret
+    with pytest.raises(DecryptionError):
+        run(4, corrupt(0))
+    assert run(4, corrupt(1)) == created.commit_secret
+    with pytest.raises(DecryptionError):
+        run(7, corrupt(1))
+
+
+# ============================================================================================
+# Joining with a path secret (RFC 9420 §12.4.3.1, WEL-12)
+
+
+@pytest.mark.parametrize("committer", [0, 3, 4, 2**32 - 1])
+def test_joiner_committer_not_another_member_is_rejected(committer: int) -> None:
+    group = get_tree(3)
+    new = group.add()  # leaf 3
+    created = group.commit(0, process=False)
+    secret = created.path_secret_for(LeafIndex(new))
+    assert secret is not None
+    if committer == 0:  # control
+        join(group, new, 0, secret).check_against(group.tree)
+        return
+    with pytest.raises(ValidationError) as info:
+        join(group, new, committer, secret)
+    assert info.value.rule == RULE_SENDER
+
+
+def test_joiner_path_secret_of_wrong_length_is_rejected() -> None:
+    group = get_tree(3)
+    new = group.add()
+    created = group.commit(0, process=False)
+    secret = created.path_secret_for(LeafIndex(new))
+    assert secret is not None
+    with pytest.raises(ValidationError) as info:
+        join(group, new, 0, secret[:-1])
+    assert info.value.rule == RULE_PATH_SECRET_LENGTH

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.quicnproto.e2e.node_harness import running_node
-from tests.quicnproto.e2e.test_node_crash import ROOT, free_udp_port, start_node
+from tests.quicnproto.e2e.node_harness import ROOT, free_udp_port, running_node, start_node
 
 pytestmark = pytest.mark.e2e
 

@@ -8,13 +8,8 @@ would; they must then be stored exactly once.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,68 +18,12 @@ import trio
 from quicnproto.client.connection import open_client
 from quicnproto.config import ClientConfig
 from quicnproto.errors import QuicnprotoError
-from tests.quicnproto.e2e.node_harness import new_identity
+from tests.quicnproto.e2e.node_harness import drain, free_udp_port, new_identity, start_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CYCLES = 20
 SENDERS = 4
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_node(data_dir: Path, port: int) -> trio.Process:
-    """Start ``python -m quicnproto serve`` and wait for its ``listening`` log line."""
-    process = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            "-m",
-            "quicnproto",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--data-dir",
-            str(data_dir),
-            "--log-json",
-            "--log-level",
-            "INFO",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stderr is not None
-    buffer = b""
-    with trio.fail_after(30):
-        while True:
-            chunk = await process.stderr.receive_some(4096)
-            if not chunk:
-                raise AssertionError(f"node exited early: {buffer.decode(errors='replace')}")
-            buffer += chunk
-            for line in buffer.splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("event") == "listening" and entry.get("logger") == "quicnproto.node":
-                    return process
-
-
-async def drain(process: trio.Process) -> None:
-    """Keep reading the child's stderr so its logging never blocks on a full pipe."""
-    assert process.stderr is not None
-    try:
-        while await process.stderr.receive_some(65536):
-            pass
-    except (trio.ClosedResourceError, trio.BrokenResourceError):
-        pass
 
 
 async def test_sigkill_during_enqueues_loses_no_acknowledged_message(tmp_path: Path) -> None:

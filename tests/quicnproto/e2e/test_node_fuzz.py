@@ -17,14 +17,26 @@ from pathlib import Path
 import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quicnproto.config import ALPN
 from quicnproto.errors import ErrorCode
 from quicnproto.node.server import serve
 from quicnproto.rpc import FrameDecoder
-from quicnproto.transport.quic import StreamResetError, open_quic_connection
+from quicnproto.transport.frames import read_frame, write_frame
+from quicnproto.transport.quic import QuicClient, StreamResetError, open_quic_connection
 from quicnproto.transport.tls import load_certificate
-from quicnproto.wire import ErrorResponse, decode_answer
+from quicnproto.wire import (
+    AUTH_CONTEXT,
+    Authenticate,
+    Authenticated,
+    Challenge,
+    ErrorResponse,
+    GetChallenge,
+    Request,
+    decode_answer,
+    encode_request,
+)
 from tests.quicnproto.e2e.node_harness import RunningNode, new_identity, node_config
 from tests.quicnproto.wire_strategies import stream_contents
 
@@ -38,7 +50,9 @@ class BackgroundNode:
     """A node in its own thread and Trio run, shared by many synchronous examples."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.config = node_config(data_dir, max_frame_size=64 * 1024, request_deadline=3.0)
+        self.config = node_config(
+            data_dir, max_frame_size=64 * 1024, request_deadline=3.0, max_wait_ms=100
+        )
         self._ready = threading.Event()
         self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True)
         self._cancel: trio.CancelScope | None = None
@@ -85,12 +99,29 @@ def live_node(
     assert node.error is None
 
 
-async def _send_hostile(running: RunningNode, data: bytes) -> str:
-    """Write ``data`` on one stream; return "answer", "error" or "reset"."""
+async def _raw_request(quic: QuicClient, body: Request) -> object:
+    async with await quic.open_stream() as stream:
+        await write_frame(stream, encode_request(1, body))
+        answer = decode_answer(await read_frame(stream, 1 << 20))[1]
+        await stream.receive_some()
+    return answer
+
+
+async def _send_hostile(running: RunningNode, data: bytes, authenticated: bool) -> str:
+    """Write ``data`` on one stream (after logging in, if ``authenticated``); return "answer",
+    "error" or "reset"."""
     certificate = load_certificate(running.config.cert_path)
     async with open_quic_connection(
         "127.0.0.1", running.port, server_certificate=certificate, alpn=ALPN
     ) as quic:
+        if authenticated:
+            me = new_identity()
+            challenge = await _raw_request(quic, GetChallenge())
+            assert isinstance(challenge, Challenge)
+            signature = me.private_key.sign(AUTH_CONTEXT + challenge.nonce)
+            assert isinstance(
+                await _raw_request(quic, Authenticate(me.key, signature)), Authenticated
+            )
         stream = await quic.open_stream()
         received = b""
         try:
@@ -124,9 +155,9 @@ async def _well_behaved(running: RunningNode) -> None:
         assert [(m.seq, m.payload) for m in messages] == [(seq, b"note to self")]
 
 
-async def _example(running: RunningNode, data: bytes) -> str:
+async def _example(running: RunningNode, data: bytes, authenticated: bool) -> str:
     with trio.fail_after(20):
-        outcome = await _send_hostile(running, data)
+        outcome = await _send_hostile(running, data, authenticated)
         await _well_behaved(running)
     return outcome
 
@@ -136,12 +167,12 @@ async def _example(running: RunningNode, data: bytes) -> str:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(data=stream_contents)
+@given(data=stream_contents, authenticated=st.booleans())
 def test_hostile_streams_get_an_error_or_a_reset_and_the_node_keeps_serving(
-    live_node: tuple[BackgroundNode, RunningNode], data: bytes
+    live_node: tuple[BackgroundNode, RunningNode], data: bytes, authenticated: bool
 ) -> None:
     node, running = live_node
-    outcome = trio.run(_example, running, data)
+    outcome = trio.run(_example, running, data, authenticated)
     assert outcome in {"answer", "error", "reset"}
     OUTCOMES[outcome] += 1
     assert node.alive()

@@ -533,3 +533,91 @@ async def test_nothing_listening_fails_fast() -> None:
             "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
         ):
             pytest.fail("connected to nothing")
+
+
+async def test_cancelled_requests_at_the_cap_under_loss_are_never_refused(
+    autojump_clock: Any, monkeypatch: Any
+) -> None:
+    """Clients abandoning requests (STOP_SENDING) on a lossy path, 64 at a time, never push the
+    node past its stream cap: no stream is refused with RATE_LIMITED."""
+    rng = random.Random(2)
+    handler_rng = random.Random(5)
+    stats = {"dropped": 0, "duplicated": 0, "delayed": 0}
+    real_make_socket = quic._make_socket
+    monkeypatch.setattr(
+        quic, "_make_socket", lambda family: LossySocket(real_make_socket(family), rng, stats)
+    )
+
+    async def slow_echo(stream: QuicStream) -> None:
+        payload = await read_frame(stream, 1 << 20)
+        await trio.sleep(handler_rng.uniform(0, 0.02))
+        await write_frame(stream, payload, end_stream=True)
+
+    answered = abandoned = 0
+    refused: list[int] = []
+    async with running_server(slow_echo) as server, server.connect() as client:
+
+        async def worker() -> None:
+            nonlocal answered, abandoned
+            for _ in range(6):
+                try:
+                    with trio.move_on_after(0.01) as scope:
+                        async with await client.open_stream() as stream:
+                            await write_frame(stream, b"request", end_stream=True)
+                            assert await read_frame(stream, 1 << 20) == b"request"
+                            assert await stream.receive_some() == b""
+                            answered += 1
+                    abandoned += scope.cancelled_caught
+                except StreamResetError as exc:
+                    refused.append(exc.error_code)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(64):
+                nursery.start_soon(worker)
+    assert refused == []
+    assert answered > 50 and abandoned > 50
+    assert stats["dropped"] > 20
+
+
+class MuteAfterFirstSend:
+    """Wraps a UDP socket so that only its first datagram (the client's Initial) goes out."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._sent = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def __enter__(self) -> MuteAfterFirstSend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._sock.close()
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        if not self._sent:
+            self._sent = True
+            return int(self._sock.sendto(data, addr))
+        return len(data)
+
+
+async def test_server_drops_a_stalled_handshake(autojump_clock: Any, monkeypatch: Any) -> None:
+    limits = TransportLimits(max_connections_per_address=1, handshake_timeout=2.0, idle_timeout=100)
+    async with running_server(echo_handler, limits) as server:
+        real_make_socket = quic._make_socket
+        monkeypatch.setattr(
+            quic, "_make_socket", lambda family: MuteAfterFirstSend(real_make_socket(family))
+        )
+        # The client completes its side of the handshake from the server's first flight, but
+        # the server never hears the client's Finished (nor its CONNECTION_CLOSE).
+        async with server.connect():
+            pass
+        monkeypatch.setattr(quic, "_make_socket", real_make_socket)
+        with pytest.raises(ConnectionClosedError):
+            async with server.connect():
+                pytest.fail("second connection accepted while the first holds the slot")
+        await trio.sleep(4.0)  # handshake timeout, then the closing period
+        # The stalled connection no longer holds the only slot for this address.
+        async with server.connect() as client:
+            assert await echo_once(client, b"after") == b"after"

@@ -333,3 +333,86 @@ async def test_threaded_store_runs_operations_in_worker_threads(tmp_path: Path) 
     assert await store.claim_key_package(ALICE) == (b"kp", False)
     assert await store.purge() == 0
     await store.aclose()
+
+
+def test_group_commit_rolls_back_only_the_refused_operation(tmp_path: Path) -> None:
+    from quicnproto.node.store import _PendingWrite
+
+    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_messages=1))
+    ok = _PendingWrite(
+        lambda conn: conn.execute("INSERT INTO queues VALUES (?, 5, 0, 0)", (ALICE,))
+    )
+
+    def refused(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO queues VALUES (?, 9, 0, 0)", (BOB,))
+        raise RequestRefused(ErrorCode.QUOTA_EXCEEDED)
+
+    bad = _PendingWrite(refused)
+    also_ok = _PendingWrite(lambda conn: 42)
+    b._run_batch([ok, bad, also_ok])
+    assert ok.done and bad.done and also_ok.done
+    assert (ok.error, also_ok.error, also_ok.result) == (None, None, 42)
+    assert isinstance(bad.error, RequestRefused)
+    # Alice's row is committed, Bob's was rolled back to its savepoint.
+    assert b.enqueue(CAROL, [ALICE], b"x", b"m", None, NOW) == (6,)
+    assert b.enqueue(CAROL, [BOB], b"x", b"m2", None, NOW) == (1,)
+    b.close()
+
+
+def test_group_commit_failure_fails_the_whole_batch(tmp_path: Path) -> None:
+    from quicnproto.node.store import _PendingWrite
+
+    b = SQLiteBackend(tmp_path / "n.db")
+    first = _PendingWrite(
+        lambda conn: conn.execute("INSERT INTO queues VALUES (?, 1, 0, 0)", (ALICE,))
+    )
+
+    def breaker_op(conn: sqlite3.Connection) -> None:
+        # Lose the operation's savepoint, then fail: the batch cannot be partly kept.
+        conn.execute("RELEASE op")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    breaker = _PendingWrite(breaker_op)
+    b._run_batch([first, breaker])
+    assert isinstance(first.error, StoreError)
+    assert isinstance(breaker.error, StoreError)
+    assert b.count_queue(ALICE) == 0
+    assert b.enqueue(CAROL, [ALICE], b"x", b"m", None, NOW) == (1,)
+    b.close()
+
+
+def test_key_package_reusing_an_init_key_is_refused(backend: SQLiteBackend) -> None:
+    backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW, b"init-1")
+    with pytest.raises(RequestRefused) as info:
+        backend.add_key_package(ALICE, b"r2", b"kp2", False, int(NOW) + 100, NOW, b"init-1")
+    assert info.value.code == ErrorCode.CONFLICT
+    assert backend.claim_key_package(ALICE, NOW) == (b"kp1", False)
+    # Still refused once the first package was handed out.
+    with pytest.raises(RequestRefused):
+        backend.add_key_package(ALICE, b"r3", b"kp3", False, int(NOW) + 100, NOW, b"init-1")
+    backend.add_key_package(ALICE, b"r4", b"kp4", False, int(NOW) + 100, NOW, b"init-2")
+
+
+def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
+    from quicnproto.node.store import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO key_packages (identity, ref, package, last_resort, not_after, created_at)"
+        " VALUES (?, ?, ?, 0, ?, ?)",
+        (ALICE, b"old-ref", b"old-kp", int(NOW) + 100, NOW),
+    )
+    conn.execute("INSERT INTO queues VALUES (?, 4, 0, 0)", (BOB,))
+    conn.close()
+    b = SQLiteBackend(path)
+    assert b.schema_version() == SCHEMA_VERSION == 2
+    # Old rows (init_key NULL) coexist with new ones and are still served.
+    b.add_key_package(ALICE, b"new-ref", b"new-kp", False, int(NOW) + 100, NOW, b"init")
+    assert b.claim_key_package(ALICE, NOW) == (b"old-kp", False)
+    assert b.claim_key_package(ALICE, NOW) == (b"new-kp", False)
+    assert b.enqueue(CAROL, [BOB], b"x", b"m", None, NOW) == (5,)
+    b.close()

@@ -56,6 +56,7 @@ REQUESTS = [
     ),
     Enqueue(recipients=(), payload=b"", message_id=b""),
     Fetch(recipient_key=KEY, after_seq=17, limit=5, wait_ms=2500),
+    Fetch(recipient_key=KEY, after_seq=3, ack_up_to=2**64 - 1),
     Ack(recipient_key=KEY, up_to_seq=2**63),
     CountQueue(recipient_key=KEY),
 ]
