@@ -494,17 +494,14 @@ class MLSMessage(Struct):
         return value
 
 
-_WIRE_FIELD: dict[WireFormat, str] = {
-    WireFormat.MLS_PUBLIC_MESSAGE: "public_message",
-    WireFormat.MLS_PRIVATE_MESSAGE: "private_message",
-    WireFormat.MLS_WELCOME: "welcome",
-    WireFormat.MLS_GROUP_INFO: "group_info",
-    WireFormat.MLS_KEY_PACKAGE: "key_package",
+_WIRE_BODIES: dict[WireFormat, tuple[str, type[Struct]]] = {
+    WireFormat.MLS_PUBLIC_MESSAGE: ("public_message", PublicMessage),
+    WireFormat.MLS_PRIVATE_MESSAGE: ("private_message", PrivateMessage),
+    WireFormat.MLS_WELCOME: ("welcome", Welcome),
+    WireFormat.MLS_GROUP_INFO: ("group_info", GroupInfo),
+    WireFormat.MLS_KEY_PACKAGE: ("key_package", KeyPackage),
 }
+_WIRE_FIELD: dict[WireFormat, str] = {t: name for t, (name, _) in _WIRE_BODIES.items()}
 _WIRE_OF: dict[type[Struct], tuple[WireFormat, str]] = {
-    PublicMessage: (WireFormat.MLS_PUBLIC_MESSAGE, "public_message"),
-    PrivateMessage: (WireFormat.MLS_PRIVATE_MESSAGE, "private_message"),
-    Welcome: (WireFormat.MLS_WELCOME, "welcome"),
-    GroupInfo: (WireFormat.MLS_GROUP_INFO, "group_info"),
-    KeyPackage: (WireFormat.MLS_KEY_PACKAGE, "key_package"),
+    cls: (t, name) for t, (name, cls) in _WIRE_BODIES.items()
 }

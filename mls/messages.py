@@ -151,23 +151,18 @@ class Proposal(Struct):
         return value
 
 
-_PROPOSAL_FIELD: dict[int, str] = {
-    ProposalType.ADD: "add",
-    ProposalType.UPDATE: "update",
-    ProposalType.REMOVE: "remove",
-    ProposalType.PSK: "psk",
-    ProposalType.REINIT: "reinit",
-    ProposalType.EXTERNAL_INIT: "external_init",
-    ProposalType.GROUP_CONTEXT_EXTENSIONS: "group_context_extensions",
+_PROPOSAL_BODIES: dict[ProposalType, tuple[str, type[Struct]]] = {
+    ProposalType.ADD: ("add", Add),
+    ProposalType.UPDATE: ("update", Update),
+    ProposalType.REMOVE: ("remove", Remove),
+    ProposalType.PSK: ("psk", PreSharedKey),
+    ProposalType.REINIT: ("reinit", ReInit),
+    ProposalType.EXTERNAL_INIT: ("external_init", ExternalInit),
+    ProposalType.GROUP_CONTEXT_EXTENSIONS: ("group_context_extensions", GroupContextExtensions),
 }
+_PROPOSAL_FIELD: dict[int, str] = {t: name for t, (name, _) in _PROPOSAL_BODIES.items()}
 _PROPOSAL_OF: dict[type[Struct], tuple[ProposalType, str]] = {
-    Add: (ProposalType.ADD, "add"),
-    Update: (ProposalType.UPDATE, "update"),
-    Remove: (ProposalType.REMOVE, "remove"),
-    PreSharedKey: (ProposalType.PSK, "psk"),
-    ReInit: (ProposalType.REINIT, "reinit"),
-    ExternalInit: (ProposalType.EXTERNAL_INIT, "external_init"),
-    GroupContextExtensions: (ProposalType.GROUP_CONTEXT_EXTENSIONS, "group_context_extensions"),
+    cls: (t, name) for t, (name, cls) in _PROPOSAL_BODIES.items()
 }
 
 

@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mls.crypto.ciphersuite import get_suite
-from mls.errors import MLSError
 from mls.crypto.labels import decrypt_with_label, encrypt_with_label
+from mls.errors import MLSError
 from mls.framing import MLSMessage
 from mls.key_package import KeyPackage, validate_key_package
 

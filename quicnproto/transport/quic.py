@@ -5,28 +5,36 @@
     UDP socket (one per endpoint, large buffers)
         |  wait_readable -> recvfrom (batches)
         v
-    _Endpoint._datagram_received --- routes by destination CID (Initial -> new connection)
-        |                                 CIDs added/removed on ConnectionIdIssued/Retired
+    _Endpoint._route --- by destination CID (CIDs added/removed on ConnectionIdIssued/
+        |                 Retired); an Initial from a new peer -> caps -> new connection
         v
     _Connection.receive_datagram(data, addr, now=trio.current_time())
         |  drain every event: StreamDataReceived -> QuicStream buffer (bounded), new peer
         |  stream -> handler task (capped), StreamReset/StopSending -> stream errors,
         |  HandshakeCompleted -> ALPN/pin checks, ConnectionTerminated -> tear down
         v
-    _Connection.transmit(): datagrams_to_send(now) -> sendto; re-arm the timer task, which
-    sleeps until get_timer() on Trio's clock and calls handle_timer(now)
+    _Connection.transmit(): datagrams_to_send(now) -> sendto (after each receive batch; writes
+    by the application are coalesced through the timer task), then the connection's one timer
+    task sleeps until get_timer() on Trio's clock and calls handle_timer(now)
 
 aioquic grants flow-control credit as soon as it hands data to us and raises the peer's stream
 limit by itself, so the limits that matter are enforced here (VALIDATION.md SRV-Q-01..03):
 concurrently open peer-initiated streams per connection (beyond: reset), connections per source
 address (beyond: the Initial is refused), bytes buffered per stream and per connection
 (beyond: the stream is reset), writers wait while too much sent data is unacknowledged,
-connection idle time (no open stream) and age. No session tickets, hence no 0-RTT (SRV-Q-05);
-ALPN is pinned on both sides (SRV-Q-06).
+connection idle time (no open stream) and age, handshake time. No session tickets, hence no
+0-RTT (SRV-Q-05); ALPN is pinned on both sides (SRV-Q-06); optional Retry address validation
+(SRV-Q-04); unknown versions get Version Negotiation. While a stream is open both ends send
+PINGs every ``idle_timeout / 3`` so a long poll is not mistaken for an idle connection.
+
+aioquic offers no public accessor for two things the glue needs, so exactly two helpers read
+its internals: :func:`_unacknowledged_bytes` (send backpressure) and
+:func:`_peer_certificate_der` (the pin check; it fails closed).
 
 Contract: a handler's exception resets its stream and is logged; it never stops the server.
-Errors raised to the application are :class:`~quicnproto.errors.TransportError` (and its
-subclass :class:`StreamResetError`). Logs go to ``quicnproto.transport`` and never contain
+Errors raised to the application are :class:`~quicnproto.errors.TransportError` and its
+subclasses :class:`StreamResetError` and :class:`ConnectionClosedError` (both carry
+``error_code``). Logs go to ``quicnproto.transport`` and never contain
 payloads or keys.
 """
 
@@ -35,6 +43,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 import socket
 import ssl
 from collections import Counter, deque
@@ -54,11 +63,13 @@ from aioquic.quic.packet import (
     QuicFrameType,
     QuicHeader,
     QuicPacketType,
+    encode_quic_retry,
     encode_quic_version_negotiation,
     pull_quic_header,
 )
 from aioquic.quic.packet_builder import QuicPacketBuilder
 from aioquic.quic.rangeset import RangeSet
+from aioquic.quic.retry import QuicRetryTokenHandler
 from cryptography.hazmat.primitives import serialization
 
 from quicnproto.errors import ErrorCode, TransportError
@@ -348,8 +359,10 @@ class _Endpoint:
         configuration: QuicConfiguration | None,
         limits: TransportLimits,
         handler: Callable[[QuicStream], Awaitable[None]] | None,
+        retry: bool = False,
     ) -> None:
         self.sock = sock
+        self.retry = QuicRetryTokenHandler() if retry else None
         self.configuration = configuration
         self.limits = limits
         self.handler = handler
@@ -473,9 +486,49 @@ class _Endpoint:
             return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
             return None
-        return self._accept(header, addr)
+        if self.retry is None:
+            return self._accept(header, addr, header.destination_cid, None)
+        return self._validate_address(header, addr)
 
-    def _accept(self, header: QuicHeader, addr: NetworkAddress) -> _Connection | None:
+    def _validate_address(self, header: QuicHeader, addr: NetworkAddress) -> _Connection | None:
+        """Address validation with Retry (RFC 9000 §8.1.2, VALIDATION.md SRV-Q-04)."""
+        assert self.retry is not None and self.configuration is not None
+        assert header.version is not None
+        now = trio.current_time()
+        if not header.token:
+            source_cid = os.urandom(self.configuration.connection_id_length)
+            token = self.retry.create_token(
+                address=addr,
+                original_destination_connection_id=header.destination_cid,
+                retry_source_connection_id=source_cid,
+                now=now,
+            )
+            retry_packet = encode_quic_retry(
+                version=header.version,
+                source_cid=source_cid,
+                destination_cid=header.source_cid,
+                original_destination_cid=header.destination_cid,
+                retry_token=token,
+            )
+            self.send([(retry_packet, addr)])
+            return None
+        try:
+            original_cid = self.retry.validate_token(
+                address=addr, destination_cid=header.destination_cid, token=header.token, now=now
+            )
+        except ValueError:
+            # RFC 9000 §8.1.3: close with INVALID_TOKEN.
+            self.send([(_encode_refusal(header, QuicErrorCode.INVALID_TOKEN), addr)])
+            return None
+        return self._accept(header, addr, original_cid, header.destination_cid)
+
+    def _accept(
+        self,
+        header: QuicHeader,
+        addr: NetworkAddress,
+        original_cid: bytes,
+        retry_source_cid: bytes | None,
+    ) -> _Connection | None:
         assert self.configuration is not None
         host = str(addr[0])
         if len(self.connections) >= self.limits.max_connections:
@@ -488,17 +541,17 @@ class _Endpoint:
         if reason or self.nursery is None:
             _log_event(logging.WARNING, "quic_connection_refused", reason=reason, remote=host)
             if header.version is not None:
-                self.send([(_encode_refusal(header), addr)])
+                self.send([(_encode_refusal(header, QuicErrorCode.CONNECTION_REFUSED), addr)])
             return None
-        original_cid = header.destination_cid
         quic = QuicConnection(
             configuration=self.configuration,
             original_destination_connection_id=original_cid,
+            retry_source_connection_id=retry_source_cid,
         )
         conn = _Connection(self, quic, addr, is_client=False)
         self.per_address[host] += 1
         self.connections.add(conn)
-        conn.add_route(original_cid)
+        conn.add_route(header.destination_cid)
         conn.add_route(quic.host_cid)
         self.nursery.start_soon(conn.run)
         _log_event(logging.INFO, "quic_connection_accepted", conn=conn.info.id, remote=host)
@@ -1046,9 +1099,13 @@ class _Connection:
                 nursery.cancel_scope.cancel()
         finally:
             if not self.terminated.is_set():
-                with trio.CancelScope(shield=True):
-                    self.close(ErrorCode.NO_ERROR, "shutdown")
-                self._terminate(TransportError("connection closed"))
+                # Cancelled: the server is shutting down (peers may retry elsewhere or later),
+                # or the client is leaving. close() only queues and sends, it never blocks.
+                if self.is_client:
+                    self.close(ErrorCode.NO_ERROR, "client closed")
+                else:
+                    self.close(ErrorCode.UNAVAILABLE, "server shutting down")
+                self._terminate(self.close_error or TransportError("connection closed"))
 
     async def _watchdog(self) -> None:
         age_deadline = self.created_at + self.limits.max_connection_age
@@ -1104,8 +1161,8 @@ class _Connection:
                 await self._state_lot.park()
 
 
-def _encode_refusal(header: QuicHeader) -> bytes:
-    """An Initial packet answering a client's Initial with CONNECTION_CLOSE(CONNECTION_REFUSED).
+def _encode_refusal(header: QuicHeader, error_code: QuicErrorCode) -> bytes:
+    """An Initial packet answering a client's Initial with CONNECTION_CLOSE(error_code).
 
     Initial keys derive from the client's chosen destination CID (RFC 9001 §5.2), so no
     connection state is kept; the reply is smaller than the 1200-byte Initial it answers.
@@ -1122,7 +1179,7 @@ def _encode_refusal(header: QuicHeader) -> bytes:
     )
     builder.start_packet(QuicPacketType.INITIAL, crypto)
     frame = builder.start_frame(QuicFrameType.TRANSPORT_CLOSE, capacity=32)
-    frame.push_uint_var(QuicErrorCode.CONNECTION_REFUSED)
+    frame.push_uint_var(error_code)
     frame.push_uint_var(QuicFrameType.PADDING)  # the frame type that triggered the close
     frame.push_uint_var(0)  # no reason phrase
     datagrams, _ = builder.flush()
@@ -1197,6 +1254,7 @@ async def serve_quic(
     alpn: str,
     handler: Callable[[QuicStream], Awaitable[None]],
     limits: TransportLimits | None = None,
+    retry: bool = False,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve QUIC on ``host:port`` and run ``handler`` for every peer-opened stream.
@@ -1214,6 +1272,8 @@ async def serve_quic(
         alpn: the only ALPN protocol accepted.
         handler: ``async def handler(stream: QuicStream) -> None``.
         limits: transport limits (defaults: :class:`TransportLimits`).
+        retry: validate client addresses with a Retry round trip before keeping any state
+            for them (RFC 9000 §8.1.2); costs one round trip per connection.
         task_status: receives ``(host, bound_port)`` once the socket is bound.
 
     Cancellation:
@@ -1241,7 +1301,9 @@ async def serve_quic(
             sock.bind(sockaddr)
         except OSError as exc:
             raise TransportError(f"cannot bind UDP {host}:{port}: {exc.strerror}") from exc
-        endpoint = _Endpoint(sock, configuration=configuration, limits=limits, handler=handler)
+        endpoint = _Endpoint(
+            sock, configuration=configuration, limits=limits, handler=handler, retry=retry
+        )
         bound_port = int(sock.getsockname()[1])
         _log_event(logging.INFO, "quic_listening", port=bound_port)
         try:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import trio
 from aioquic.quic.packet import QuicErrorCode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quicnproto.errors import ErrorCode, ProtocolError, TransportError
 from quicnproto.transport import quic
@@ -48,7 +50,7 @@ class Server:
 
 @asynccontextmanager
 async def running_server(
-    handler: Handler, limits: TransportLimits | None = None, alpn: str = ALPN
+    handler: Handler, limits: TransportLimits | None = None, alpn: str = ALPN, retry: bool = False
 ) -> AsyncIterator[Server]:
     certificate, private_key = generate_self_signed_certificate()
     async with trio.open_nursery() as nursery:
@@ -62,6 +64,7 @@ async def running_server(
                 alpn=alpn,
                 handler=handler,
                 limits=limits,
+                retry=retry,
             )
         )
         yield Server(port, certificate)
@@ -519,6 +522,13 @@ async def test_lossy_network_every_echo_arrives_once_in_order(
             for n in range(16):
                 nursery.start_soon(worker, n)
         assert results == {n: [f"{n}:{i}".encode() * 50 for i in range(5)] for n in range(16)}
+
+        # A large frame (beyond the writer's unacknowledged-data window) survives loss too.
+        big = random.Random(1).randbytes(600_000)
+        stream = await client.open_stream()
+        await write_frame(stream, big, end_stream=False)
+        assert await read_frame(stream, 1 << 20) == big
+        await stream.send_eof()
     assert stats["dropped"] > 10 and stats["duplicated"] > 5 and stats["delayed"] > 10
 
 
@@ -621,3 +631,94 @@ async def test_server_drops_a_stalled_handshake(autojump_clock: Any, monkeypatch
         # The stalled connection no longer holds the only slot for this address.
         async with server.connect() as client:
             assert await echo_once(client, b"after") == b"after"
+
+
+async def test_retry_address_validation() -> None:
+    async with running_server(echo_handler, retry=True) as server:
+        async with server.connect() as client:
+            assert await echo_once(client, b"validated") == b"validated"
+
+
+async def test_retry_refuses_a_forged_token(monkeypatch: Any) -> None:
+    real_configuration = quic.QuicConfiguration
+
+    def with_forged_token(**kwargs: Any) -> Any:
+        if kwargs.get("is_client"):
+            kwargs["token"] = b"\x00" * 40
+        return real_configuration(**kwargs)
+
+    async with running_server(echo_handler, retry=True) as server:
+        monkeypatch.setattr(quic, "QuicConfiguration", with_forged_token)
+        with trio.fail_after(5), pytest.raises(ConnectionClosedError) as info:
+            async with server.connect():
+                pytest.fail("forged token accepted")
+        assert info.value.error_code == QuicErrorCode.INVALID_TOKEN
+
+
+async def test_server_shutdown_closes_connections_with_unavailable() -> None:
+    started = trio.Event()
+
+    async def handler(stream: QuicStream) -> None:
+        started.set()
+        await trio.sleep_forever()
+
+    certificate, private_key = generate_self_signed_certificate()
+    async with trio.open_nursery() as outer:
+        server_scope = trio.CancelScope()
+
+        async def run_server(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            with server_scope:
+                await serve_quic(
+                    "127.0.0.1",
+                    0,
+                    certificate=certificate,
+                    private_key=private_key,
+                    alpn=ALPN,
+                    handler=handler,
+                    task_status=task_status,
+                )
+
+        _, port = await outer.start(run_server)
+        async with open_quic_connection(
+            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
+        ) as client:
+            stream = await client.open_stream()
+            await stream.send_all(b"waiting", end_stream=True)
+            await started.wait()
+            server_scope.cancel()
+            with trio.fail_after(5), pytest.raises(ConnectionClosedError) as info:
+                await stream.receive_some()
+            assert info.value.error_code == ErrorCode.UNAVAILABLE
+
+
+@settings(max_examples=12)
+@given(
+    writes=st.lists(st.integers(0, 150_000), min_size=1, max_size=5),
+    read_sizes=st.lists(st.integers(1, 100_000), min_size=1, max_size=5),
+)
+def test_any_write_and_read_sizes_reassemble(writes: list[int], read_sizes: list[int]) -> None:
+    """Arbitrary send_all sizes (across the 64 KiB chunking) and receive_some sizes deliver
+    the same bytes, in order, once."""
+    rng = random.Random(len(writes) * 7919 + sum(writes))
+    chunks = [rng.randbytes(n) for n in writes]
+
+    async def scenario() -> bytes:
+        async with running_server(echo_handler) as server, server.connect() as client:
+            stream = await client.open_stream()
+            received = bytearray()
+
+            async def reader() -> None:
+                i = 0
+                while data := await stream.receive_some(read_sizes[i % len(read_sizes)]):
+                    assert len(data) <= read_sizes[i % len(read_sizes)]
+                    received.extend(data)
+                    i += 1
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                for chunk in chunks:
+                    await stream.send_all(chunk)
+                await stream.send_eof()
+            return bytes(received)
+
+    assert trio.run(scenario) == b"".join(chunks)
