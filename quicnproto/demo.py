@@ -86,7 +86,7 @@ async def run_demo(console: Console, data_dir: Path) -> None:
     suite = get_suite(SUITE)
     config = NodeConfig(host="127.0.0.1", port=0, data_dir=data_dir)
     members = {name: Member(name) for name in ("alice", "bob", "carol")}
-    alice, bob, carol = members["alice"], members["bob"], members["carol"]
+    bob, carol = members["bob"], members["carol"]
     async with trio.open_nursery() as nursery:
         host, port = await nursery.start(serve, config)
         console.print(f"[bold]node[/] listening on {host}:{port} (QUIC, TLS 1.3), store {config.db_path}")
