@@ -1,4 +1,4 @@
-"""The ``quicnproto`` command line (typer): ``serve`` and ``ping`` so far.
+"""The ``quicnproto`` command line (typer): ``serve``, ``ping`` and ``demo`` so far.
 
 Each command parses its flags into a :class:`NodeConfig` or :class:`ClientConfig`, calls
 ``trio.run`` exactly once, and turns a :class:`QuicnprotoError` into one line on stderr and a
@@ -166,6 +166,20 @@ def ping(
     except OSError as exc:
         raise _fail(TransportError(exc.strerror or str(exc))) from None
     typer.echo(f"pong from {host}:{port} (node {version}) in {ms:.1f} ms")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo node keeps its files (a fresh temporary directory if unset)."),
+    ] = None,
+) -> None:
+    """Run three clients against a real node on loopback (see quicnproto.demo)."""
+    from quicnproto.demo import main as run_demo
+
+    _quiet_libraries()
+    raise typer.Exit(run_demo(data_dir))
 
 
 @app.command()
