@@ -17,6 +17,7 @@ imports no trio.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,22 @@ DEFAULT_NESTING_LIMIT = 16  # VALIDATION §5.7: nesting 16
 TRAVERSAL_FACTOR = 2  # VALIDATION §5.7: traversal limit 2x the frame's words
 TRAVERSAL_SLACK_WORDS = 64  # room for the fixed-size part of tiny messages
 
-AUTH_CONTEXT = b"quicnproto auth v1\x00"
+AUTH_CONTEXT = b"quicnproto auth v2\x00"
 """Prefix of the bytes a client signs to answer an authentication challenge (domain separation)."""
+
+AUTH_NONCE_SIZE = 32
+"""Length of the node's challenge nonce."""
+
+
+def auth_message(node_certificate: bytes, nonce: bytes) -> bytes:
+    """What a client signs to answer ``nonce`` from the node whose DER certificate it pinned.
+
+    ``AUTH_CONTEXT || SHA-256(node_certificate) || nonce``. The certificate digest binds the
+    proof to one node: a node cannot pass another node's challenge on to its own clients and
+    then log in there as them with their answers (VALIDATION SRV-AU-01, SRV-Q-06).
+    """
+    return AUTH_CONTEXT + hashlib.sha256(node_certificate).digest() + nonce
+
 
 capnp.remove_import_hook()
 _envelope = capnp.load(str(SCHEMA_DIR / "envelope.capnp"), imports=[str(SCHEMA_DIR)])

@@ -5,7 +5,8 @@
 struct AuthenticateRequest {
   # Proves possession of an Ed25519 identity key for the rest of this QUIC connection.
   identityKey @0 :Data;   # raw 32-byte Ed25519 public key
-  signature @1 :Data;     # Ed25519 signature over "quicnproto auth v1\0" || nonce
+  signature @1 :Data;     # Ed25519 signature over "quicnproto auth v2\0" ||
+                          # SHA-256(node's DER certificate, as pinned) || nonce
 }
 
 struct ChallengeResponse {

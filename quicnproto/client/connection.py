@@ -40,7 +40,7 @@ from quicnproto.transport.frames import read_frame, write_frame
 from quicnproto.transport.quic import QuicClient, TransportLimits, open_quic_connection
 from quicnproto.transport.tls import load_certificate
 from quicnproto.wire import (
-    AUTH_CONTEXT,
+    AUTH_NONCE_SIZE,
     Ack,
     Acked,
     Authenticate,
@@ -66,6 +66,7 @@ from quicnproto.wire import (
     Request,
     Response,
     UploadKeyPackage,
+    auth_message,
     decode_answer,
     encode_request,
 )
@@ -81,6 +82,19 @@ def identity_key_of(private_key: Ed25519PrivateKey) -> bytes:
     return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def sign_challenge(
+    private_key: Ed25519PrivateKey, server_certificate: bytes, nonce: bytes
+) -> bytes:
+    """Answer the node's challenge ``nonce``: a signature bound to the pinned certificate.
+
+    Raises:
+        ProtocolError: the nonce does not have the length the protocol fixes.
+    """
+    if len(nonce) != AUTH_NONCE_SIZE:
+        raise ProtocolError("bad challenge nonce")
+    return private_key.sign(auth_message(server_certificate, nonce))
+
+
 def error_for(answer: ErrorResponse) -> RemoteError:
     """The typed exception for an error answer."""
     if answer.code == ErrorCode.NOT_FOUND:
@@ -91,11 +105,18 @@ def error_for(answer: ErrorResponse) -> RemoteError:
 
 
 class NodeClient:
-    """Typed requests over one QUIC connection (use :func:`open_client`)."""
+    """Typed requests over one QUIC connection (use :func:`open_client`).
 
-    def __init__(self, quic: QuicClient, config: ClientConfig) -> None:
+    Args:
+        quic: the connection.
+        config: timeouts and limits.
+        server_certificate: the node's pinned DER certificate (challenge answers are bound to it).
+    """
+
+    def __init__(self, quic: QuicClient, config: ClientConfig, server_certificate: bytes) -> None:
         self.quic = quic
         self.config = config
+        self.server_certificate = server_certificate
         self._ids = itertools.count(1)
 
     async def request(self, body: Request, *, extra_wait: float = 0.0) -> Response:
@@ -145,7 +166,7 @@ class NodeClient:
         """Prove ``private_key``'s identity on this connection; returns the identity key."""
         challenge = await self._expect(GetChallenge(), Challenge)
         identity = identity_key_of(private_key)
-        signature = private_key.sign(AUTH_CONTEXT + challenge.nonce)
+        signature = sign_challenge(private_key, self.server_certificate, challenge.nonce)
         answer = await self._expect(Authenticate(identity, signature), Authenticated)
         return answer.identity_key
 
@@ -240,4 +261,4 @@ async def open_client(config: ClientConfig) -> AsyncIterator[NodeClient]:
     async with open_quic_connection(
         config.host, config.port, server_certificate=certificate, alpn=config.alpn, limits=limits
     ) as quic:
-        yield NodeClient(quic, config)
+        yield NodeClient(quic, config, certificate)

@@ -2,9 +2,12 @@
 
 Identity. A client is known by a raw 32-byte Ed25519 public key, its *identity key*. To act as
 that identity on a QUIC connection it asks for a challenge (a fresh 32-byte nonce the node keeps
-in that connection's state only) and signs ``AUTH_CONTEXT || nonce``. The nonce is single use
-and lives in :attr:`ConnectionInfo.state` of the connection that asked, so a signature cannot be
-replayed on another connection; a successful proof adds the key to that connection's identities.
+in that connection's state only) and signs ``AUTH_CONTEXT || SHA-256(node certificate) || nonce``
+(:func:`quicnproto.wire.auth_message`). The nonce is single use and lives in
+:attr:`ConnectionInfo.state` of the connection that asked, so a signature cannot be replayed on
+another connection; the certificate digest (the client's pinned certificate) means an answer
+given to one node is worthless at another. A successful proof adds the key to that connection's
+identities.
 Nothing about identity is ever read from a request field alone (VALIDATION SRV-Q-06, SRV-AU-01).
 
 KeyPackages (RFC 9420 §10, §16.8). An upload is parsed and checked with the ``mls`` library
@@ -37,7 +40,7 @@ from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode
 from quicnproto.node.store import RequestRefused, Store
 from quicnproto.wire import (
-    AUTH_CONTEXT,
+    AUTH_NONCE_SIZE,
     Authenticate,
     Authenticated,
     Challenge,
@@ -47,9 +50,10 @@ from quicnproto.wire import (
     KeyPackageFetched,
     KeyPackageUploaded,
     UploadKeyPackage,
+    auth_message,
 )
 
-NONCE_SIZE = 32
+NONCE_SIZE = AUTH_NONCE_SIZE
 IDENTITY_KEY_SIZE = 32  # raw Ed25519 public key (RFC 8032 §5.1.5)
 SIGNATURE_SIZE = 64  # Ed25519 signature (RFC 8032 §5.1.6)
 
@@ -58,11 +62,6 @@ _IDENTITIES = "auth.identities"
 
 MLS_KEY_PACKAGE_WIRE_FORMAT = 5  # RFC 9420 §6: mls_key_package
 MLS10 = 1  # RFC 9420 §6: ProtocolVersion mls10
-
-
-def challenge_message(nonce: bytes) -> bytes:
-    """The bytes a client signs to answer ``nonce``."""
-    return AUTH_CONTEXT + nonce
 
 
 def identities(state: MutableMapping[str, Any]) -> list[bytes]:
@@ -224,6 +223,8 @@ class AuthService:
     Args:
         store: where KeyPackages live.
         config: limits (KeyPackage count, size, lifetime, claim rate).
+        node_certificate: this node's DER certificate, the one clients pin; challenge answers
+            must be signed for it (:func:`quicnproto.wire.auth_message`).
         wall_clock: seconds since the Unix epoch (KeyPackage lifetimes).
         clock: monotonic seconds (rate limits).
     """
@@ -233,11 +234,13 @@ class AuthService:
         store: Store,
         config: NodeConfig,
         *,
+        node_certificate: bytes,
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.config = config
+        self._node_certificate = node_certificate
         self._wall_clock = wall_clock
         self._claims = RateLimiter(
             config.key_package_claims,
@@ -268,7 +271,7 @@ class AuthService:
             raise RequestRefused(ErrorCode.UNAUTHENTICATED, "bad signature")
         try:
             Ed25519PublicKey.from_public_bytes(request.identity_key).verify(
-                request.signature, challenge_message(nonce)
+                request.signature, auth_message(self._node_certificate, nonce)
             )
         except (InvalidSignature, ValueError) as exc:
             raise RequestRefused(ErrorCode.UNAUTHENTICATED, "bad signature") from exc

@@ -6,7 +6,7 @@ Semantics (VALIDATION §5.5):
   ``max_recipients`` queues in one transaction (all or none), returns a per-recipient sequence
   number, is idempotent by the client-chosen message id (a retry returns the first answer and
   stores nothing), and, for a handshake message carrying ``(group_id, epoch)``, accepts only
-  the first Commit for that epoch (later ones get ``STALE``).
+  the first Commit for that epoch (later ones, and any for an older epoch, get ``STALE``).
 * **fetch** returns messages with ``seq > after_seq`` in order, deleting nothing, so a dropped
   answer loses nothing; with ``wait_ms`` it long-polls: it sleeps on a per-recipient
   :class:`trio.Event` that every enqueue to that recipient sets.

@@ -159,12 +159,15 @@ class Node:
     Args:
         config: the node configuration.
         store: the opened store.
+        certificate: the node's DER certificate (clients sign challenges for it).
     """
 
-    def __init__(self, config: NodeConfig, store: ThreadedStore) -> None:
+    def __init__(
+        self, config: NodeConfig, store: ThreadedStore, *, certificate: bytes = b""
+    ) -> None:
         self.config = config
         self.store = store
-        self.auth = AuthService(store, config)
+        self.auth = AuthService(store, config, node_certificate=certificate)
         self.delivery = DeliveryService(store, config)
         self._rids = itertools.count(1)
         self.internal_errors = 0
@@ -346,7 +349,7 @@ async def serve(
     store = await trio.to_thread.run_sync(
         partial(open_sqlite_store, config.db_path, limits, threads=config.store_threads)
     )
-    node = Node(config, store)
+    node = Node(config, store, certificate=cert)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(node.purge_loop)

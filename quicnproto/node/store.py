@@ -73,6 +73,16 @@ class RequestRefused(QuicnprotoError):
         super().__init__(f"{code.name.lower()}: {detail}" if detail else code.name.lower())
 
 
+def _store_error(exc: BaseException) -> StoreError:
+    """``exc`` as the :class:`StoreError` callers see, keeping the SQLite error as its cause
+    (``sqlite_errorcode`` tells a full disk, ``SQLITE_FULL``, from other failures)."""
+    if isinstance(exc, StoreError):
+        return exc
+    error = StoreError(f"sqlite: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 class _PendingWrite:
     """One write operation waiting for (or done by) a group commit."""
 
@@ -168,13 +178,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def enqueue_digest(recipients: Sequence[bytes], payload: bytes) -> bytes:
-    """What an idempotent retry must repeat exactly: the recipients and the payload."""
+def enqueue_digest(
+    recipients: Sequence[bytes], payload: bytes, commit: tuple[bytes, int] | None = None
+) -> bytes:
+    """What an idempotent retry must repeat exactly: the recipients, the payload and the
+    ``(group_id, epoch)`` a Commit claims (absent for other messages)."""
     h = hashlib.sha256()
     h.update(len(recipients).to_bytes(4, "big"))
     for r in recipients:
         h.update(len(r).to_bytes(4, "big") + r)
     h.update(payload)
+    if commit is not None:
+        group_id, epoch = commit
+        h.update(b"commit" + len(group_id).to_bytes(4, "big") + group_id)
+        h.update(epoch.to_bytes(8, "big"))
     return h.digest()
 
 
@@ -275,6 +292,13 @@ class SQLiteBackend:
             else:
                 self._pool.append(conn)
 
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
         try:
@@ -319,9 +343,10 @@ class SQLiteBackend:
     def _run_batch(self, batch: list[_PendingWrite]) -> None:
         try:
             conn = self._acquire()
-        except StoreError as exc:
+        except (StoreError, sqlite3.Error) as exc:
+            # Every item of the batch must end done, or its caller waits forever.
             for item in batch:
-                item.error, item.done = exc, True
+                item.error, item.done = _store_error(exc), True
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -330,8 +355,12 @@ class SQLiteBackend:
                 try:
                     item.result = item.op(conn)
                 except sqlite3.Error as exc:
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back (SQLITE_FULL, IOERR, ...):
+                        # the earlier operations of the batch are gone too.
+                        raise
                     conn.execute("ROLLBACK TO op")
-                    item.error = StoreError(f"sqlite: {type(exc).__name__}: {exc}")
+                    item.error = _store_error(exc)
                 except Exception as exc:  # refusals and bugs alike undo only this operation
                     conn.execute("ROLLBACK TO op")
                     item.error = exc
@@ -340,28 +369,42 @@ class SQLiteBackend:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            failure = StoreError(f"sqlite: {type(exc).__name__}: {exc}")
             for item in batch:
-                item.result, item.error = None, failure
+                item.result, item.error = None, _store_error(exc)
         finally:
             for item in batch:
                 item.done = True
-            self._release(conn)
+            try:
+                poisoned = conn.in_transaction
+            except sqlite3.Error:  # closed under us by close()
+                poisoned = True
+            if poisoned:
+                # Not even ROLLBACK worked: never hand this connection to another caller.
+                self._discard(conn)
+            else:
+                self._release(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"database schema version {version} is newer than this node ({SCHEMA_VERSION})"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+        # One migration per write transaction, and the version is read inside it: processes
+        # opening one new file at the same moment never run a migration twice.
+        while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[target - 1]:
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"database schema version {version} is newer than this node"
+                        f" ({SCHEMA_VERSION})"
+                    )
+                if version == SCHEMA_VERSION:
+                    conn.execute("COMMIT")
+                    return
+                for statement in MIGRATIONS[version]:
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {int(target)}")
+                conn.execute(f"PRAGMA user_version = {int(version) + 1}")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -392,17 +435,18 @@ class SQLiteBackend:
     ) -> tuple[int, ...]:
         """Store ``payload`` in every recipient's queue, or in none.
 
-        A retry of an earlier (sender, message_id) with the same recipients and payload stores
-        nothing and returns the original sequence numbers (VALIDATION SRV-DEL-02). With
-        ``commit=(group_id, epoch)``, only the first message for that pair is accepted
-        (RFC 9420 §14; SRV-DEL-05); the table survives restarts (SRV-CR-06).
+        A retry of an earlier (sender, message_id) with the same recipients, payload and commit
+        stores nothing and returns the original sequence numbers (VALIDATION SRV-DEL-02). With
+        ``commit=(group_id, epoch)``, only the first message for that pair is accepted, and none
+        for an epoch older than one already decided (RFC 9420 §14; SRV-DEL-05); the table
+        survives restarts (SRV-CR-06).
 
         Raises:
             RequestRefused: CONFLICT (id reused for different content), STALE (another Commit
-                won the epoch), QUOTA_EXCEEDED (some recipient's queue is full).
+                won this epoch or a later one), QUOTA_EXCEEDED (some recipient's queue is full).
             StoreError: SQLite failed; nothing was stored.
         """
-        digest = enqueue_digest(recipients, payload)
+        digest = enqueue_digest(recipients, payload, commit)
 
         def op(conn: sqlite3.Connection) -> tuple[int, ...]:
             row = conn.execute(
@@ -415,11 +459,12 @@ class SQLiteBackend:
                 return tuple(int(s) for s in json.loads(row[1]))
             if commit is not None:
                 group_id, epoch = commit
-                winner = conn.execute(
-                    "SELECT sender, message_id FROM commits WHERE group_id = ? AND epoch = ?",
-                    (group_id, min(epoch, MAX_SQL_INT)),
+                # The first Commit for an epoch wins; one for that epoch or an older one
+                # arriving later is stale (the group has already moved past it).
+                (decided,) = conn.execute(
+                    "SELECT MAX(epoch) FROM commits WHERE group_id = ?", (group_id,)
                 ).fetchone()
-                if winner is not None:
+                if decided is not None and min(epoch, MAX_SQL_INT) <= decided:
                     raise RequestRefused(ErrorCode.STALE, "epoch already committed")
                 conn.execute(
                     "INSERT INTO commits (group_id, epoch, sender, message_id, created_at)"

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+from aioquic import tls
 from aioquic.buffer import Buffer  # type: ignore[attr-defined]  # re-exported, untyped
 from aioquic.quic import events
 from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
@@ -610,6 +611,8 @@ class _Connection:
         self.created_at = trio.current_time()
         self.last_activity = self.created_at
         self._last_ping = self.created_at
+        self._watchdog_at = math.inf
+        """When the watchdog next wakes by itself; it is woken earlier only if needed."""
         self._timer_at: float | None = None
         self._transmit_pending = False
         self._timer_lot = trio.lowlevel.ParkingLot()
@@ -627,6 +630,13 @@ class _Connection:
 
     def __repr__(self) -> str:
         return f"<_Connection {self.info.id}>"
+
+    def stream_opened(self) -> None:
+        """A stream opened: wake the watchdog only if its keep-alive PING is due earlier than
+        the deadline it sleeps until (waking it for every stream costs a task switch and a
+        cancel scope per request)."""
+        if self._watchdog_at > self._last_ping + self.limits.idle_timeout / 3:
+            self._state_lot.unpark_all()
 
     # -- routing --------------------------------------------------------------------------
 
@@ -779,7 +789,7 @@ class _Connection:
         self.streams[stream_id] = stream
         self.peer_open += 1
         self.last_activity = trio.current_time()
-        self._state_lot.unpark_all()
+        self.stream_opened()
         self._start_handler(stream)
         return stream
 
@@ -873,7 +883,8 @@ class _Connection:
         else:
             self.peer_open -= 1
             self._finish_peer_index(stream.stream_id >> 2)
-        self._state_lot.unpark_all()
+        # A closed stream only moves the watchdog's deadlines later (the idle deadline counts
+        # from now), so it is not woken: it re-evaluates when its current deadline passes.
 
     def send_stream_data(self, stream: QuicStream, data: bytes, *, end_stream: bool) -> None:
         try:
@@ -988,18 +999,25 @@ class _Connection:
         else:
             self.finish_stream(stream)
         finally:
+            # Only moves deadlines later (idle), so the watchdog need not wake.
             self.handlers_running -= 1
             self.last_activity = trio.current_time()
-            self._state_lot.unpark_all()
 
     # -- output and timer -----------------------------------------------------------------
 
-    def transmit(self) -> None:
-        """Send what aioquic has to send now and re-arm the timer task if needed."""
+    def transmit(self, *, with_ack: bool = False) -> None:
+        """Send what aioquic has to send now and re-arm the timer task if needed.
+
+        ``with_ack``: the application queued data, so a pending ACK rides along in the same
+        packet instead of following in a packet of its own a moment later.
+        """
         self._transmit_pending = False
         if self.terminated.is_set():
             return
-        self.endpoint.send(self.quic.datagrams_to_send(now=trio.current_time()))
+        now = trio.current_time()
+        if with_ack:
+            _ack_with_data(self.quic, now)
+        self.endpoint.send(self.quic.datagrams_to_send(now=now))
         # Wake the timer task only if the timer moved earlier; a later timer is picked up
         # when the task wakes (handle_timer is harmless when called early).
         timer_at = self.quic.get_timer()
@@ -1018,7 +1036,7 @@ class _Connection:
         last_fired: float | None = None
         while not self.terminated.is_set():
             if self._transmit_pending:
-                self.transmit()
+                self.transmit(with_ack=True)
             timer_at = self.quic.get_timer()
             if timer_at is not None and timer_at == last_fired:
                 # handle_timer left the same deadline in place (aioquic's loss timer can land
@@ -1032,7 +1050,13 @@ class _Connection:
                 continue
             self._timer_at = None
             last_fired = self.quic.get_timer()
-            self.quic.handle_timer(now=trio.current_time())
+            now = trio.current_time()
+            if last_fired is None or last_fired > now:
+                # The deadline moved later while we slept (e.g. a pending ACK left with data):
+                # nothing is due, so just re-arm.
+                last_fired = None
+                continue
+            self.quic.handle_timer(now=now)
             self.drain_events()
             self.transmit()
             self.wake_writers()
@@ -1157,8 +1181,10 @@ class _Connection:
                     self.close(ErrorCode.NO_ERROR, "idle timeout")
                     continue
                 deadline = min(deadline, idle_deadline)
+            self._watchdog_at = deadline
             with trio.move_on_at(deadline):
                 await self._state_lot.park()
+            self._watchdog_at = -math.inf
 
 
 def _encode_refusal(header: QuicHeader, error_code: QuicErrorCode) -> bytes:
@@ -1201,6 +1227,21 @@ def _unacknowledged_bytes(quic: QuicConnection, stream_id: int) -> int:
         return int(sender._buffer_stop - sender._buffer_start)
     except AttributeError:
         return 0
+
+
+def _ack_with_data(quic: QuicConnection, now: float) -> None:
+    """Make a pending 1-RTT ACK due now, so it is written into the packet about to carry
+    application data (RFC 9000 §13.2.1 lets an ACK go out earlier than ``max_ack_delay``).
+
+    aioquic only writes an ACK once its delayed-ACK time has passed, which costs every
+    request/response exchange an extra ACK-only packet each way. No public API sets it, so this
+    reads its packet-space internals; if they change shape it does nothing.
+    """
+    spaces = getattr(quic, "_spaces", None)
+    space = spaces.get(tls.Epoch.ONE_RTT) if isinstance(spaces, dict) else None
+    ack_at = getattr(space, "ack_at", None)
+    if isinstance(ack_at, float) and ack_at > now:
+        space.ack_at = now  # type: ignore[union-attr]
 
 
 def _peer_certificate_der(quic: QuicConnection) -> bytes | None:
@@ -1347,7 +1388,7 @@ class QuicClient:
         stream = QuicStream(conn, stream_id, local=True)
         conn.streams[stream_id] = stream
         conn.last_activity = trio.current_time()
-        conn._state_lot.unpark_all()
+        conn.stream_opened()
         # An empty write creates the stream in aioquic so the next ID is allocated.
         conn.quic.send_stream_data(stream_id, b"")
         return stream

@@ -278,13 +278,18 @@ async def test_unauthenticated_enqueue_refused(tmp_path: Path) -> None:
 
 
 async def test_authentication_needs_a_fresh_challenge_per_connection(tmp_path: Path) -> None:
-    from quicnproto.wire import AUTH_CONTEXT, Authenticate, GetChallenge
+    from quicnproto.client.connection import sign_challenge
+    from quicnproto.wire import Authenticate, GetChallenge
 
     alice = new_identity()
     async with running_node(tmp_path / "node") as node:
         async with node.client() as first:
             challenge = await first.request(GetChallenge())
-            signature = alice.private_key.sign(AUTH_CONTEXT + challenge.nonce)  # type: ignore[union-attr]
+            signature = sign_challenge(
+                alice.private_key,
+                node.config.cert_path.read_bytes(),
+                challenge.nonce,  # type: ignore[union-attr]
+            )
         async with node.client() as second:
             # Replaying the answer on another connection fails: no challenge was issued there.
             with pytest.raises(RemoteError) as info:

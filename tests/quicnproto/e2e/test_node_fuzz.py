@@ -19,6 +19,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from quicnproto.client.connection import sign_challenge
 from quicnproto.config import ALPN
 from quicnproto.errors import ErrorCode
 from quicnproto.node.server import serve
@@ -27,7 +28,6 @@ from quicnproto.transport.frames import read_frame, write_frame
 from quicnproto.transport.quic import QuicClient, StreamResetError, open_quic_connection
 from quicnproto.transport.tls import load_certificate
 from quicnproto.wire import (
-    AUTH_CONTEXT,
     Authenticate,
     Authenticated,
     Challenge,
@@ -118,7 +118,7 @@ async def _send_hostile(running: RunningNode, data: bytes, authenticated: bool) 
             me = new_identity()
             challenge = await _raw_request(quic, GetChallenge())
             assert isinstance(challenge, Challenge)
-            signature = me.private_key.sign(AUTH_CONTEXT + challenge.nonce)
+            signature = sign_challenge(me.private_key, certificate, challenge.nonce)
             assert isinstance(
                 await _raw_request(quic, Authenticate(me.key, signature)), Authenticated
             )

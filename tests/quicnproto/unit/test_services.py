@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from pathlib import Path
@@ -11,13 +12,12 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from quicnproto.client.connection import identity_key_of
+from quicnproto.client.connection import identity_key_of, sign_challenge
 from quicnproto.config import NodeConfig
-from quicnproto.errors import ErrorCode
+from quicnproto.errors import ErrorCode, ProtocolError
 from quicnproto.node.auth_service import (
     AuthService,
     RateLimiter,
-    challenge_message,
     check_key_package,
     identities,
 )
@@ -31,8 +31,11 @@ from quicnproto.wire import (
     Fetch,
     FetchKeyPackage,
     UploadKeyPackage,
+    auth_message,
 )
 from tests.quicnproto.key_packages import make_key_package
+
+NODE_CERT = b"the node's DER certificate"
 
 
 class Clock:
@@ -46,7 +49,7 @@ class Clock:
 def login(auth: AuthService, state: dict[str, Any], private_key: Ed25519PrivateKey) -> bytes:
     nonce = auth.get_challenge(state).nonce
     key = identity_key_of(private_key)
-    auth.authenticate(state, Authenticate(key, private_key.sign(challenge_message(nonce))))
+    auth.authenticate(state, Authenticate(key, sign_challenge(private_key, NODE_CERT, nonce)))
     return key
 
 
@@ -56,7 +59,7 @@ async def services(tmp_path: Path):
     config = NodeConfig(enqueue_burst=3, enqueue_rate=1.0)
     clock = Clock()
     yield (
-        AuthService(store, config, clock=clock),
+        AuthService(store, config, node_certificate=NODE_CERT, clock=clock),
         DeliveryService(store, config, clock=clock),
         clock,
     )
@@ -78,7 +81,7 @@ async def test_challenge_is_single_use(services) -> None:
     key = Ed25519PrivateKey.generate()
     state: dict[str, Any] = {}
     nonce = auth.get_challenge(state).nonce
-    answer = Authenticate(identity_key_of(key), key.sign(challenge_message(nonce)))
+    answer = Authenticate(identity_key_of(key), key.sign(auth_message(NODE_CERT, nonce)))
     auth.authenticate(state, answer)
     with pytest.raises(RequestRefused) as info:
         auth.authenticate(state, answer)
@@ -101,9 +104,38 @@ async def test_signature_over_another_nonce_refused(services) -> None:
     key = Ed25519PrivateKey.generate()
     state: dict[str, Any] = {}
     auth.get_challenge(state)
-    forged = key.sign(challenge_message(b"\x00" * 32))
+    forged = key.sign(auth_message(NODE_CERT, b"\x00" * 32))
     with pytest.raises(RequestRefused):
         auth.authenticate(state, Authenticate(identity_key_of(key), forged))
+
+
+async def test_answer_signed_for_another_node_is_refused(services) -> None:
+    # A node (here "node B") passes our challenge on to its own client, who signs it exactly
+    # as its NodeClient does for the certificate it pinned, B's. We must not accept that
+    # answer: it would let B act as its clients here (fetch and ack their queues).
+    auth, _, _ = services
+    victim = Ed25519PrivateKey.generate()
+    state: dict[str, Any] = {}
+    nonce = auth.get_challenge(state).nonce
+    relayed = sign_challenge(victim, b"node B's DER certificate", nonce)
+    with pytest.raises(RequestRefused) as info:
+        auth.authenticate(state, Authenticate(identity_key_of(victim), relayed))
+    assert info.value.code == ErrorCode.UNAUTHENTICATED
+    assert identities(state) == []
+    # The signature over the bare nonce that the v1 protocol used is refused as well.
+    state = {}
+    nonce = auth.get_challenge(state).nonce
+    bare = victim.sign(b"quicnproto auth v1\x00" + nonce)
+    with pytest.raises(RequestRefused):
+        auth.authenticate(state, Authenticate(identity_key_of(victim), bare))
+
+
+def test_client_refuses_to_sign_a_nonce_of_the_wrong_length() -> None:
+    key = Ed25519PrivateKey.generate()
+    for nonce in (b"", b"n" * 31, b"n" * 33, b"n" * 4096):
+        with pytest.raises(ProtocolError):
+            sign_challenge(key, NODE_CERT, nonce)
+    assert len(sign_challenge(key, NODE_CERT, b"n" * 32)) == 64
 
 
 async def test_key_package_claims_are_rate_limited_per_requester_and_target(
@@ -111,7 +143,9 @@ async def test_key_package_claims_are_rate_limited_per_requester_and_target(
 ) -> None:
     store = open_sqlite_store(tmp_path / "n.db")
     clock = Clock()
-    auth = AuthService(store, NodeConfig(key_package_claims=2), clock=clock)
+    auth = AuthService(
+        store, NodeConfig(key_package_claims=2), node_certificate=NODE_CERT, clock=clock
+    )
     alice = Ed25519PrivateKey.generate()
     state: dict[str, Any] = {}
     login(auth, state, Ed25519PrivateKey.generate())
@@ -132,7 +166,7 @@ async def test_key_package_claims_are_rate_limited_per_requester_and_target(
 
 async def test_upload_checks_size_before_parsing(tmp_path: Path) -> None:
     store = open_sqlite_store(tmp_path / "n.db")
-    auth = AuthService(store, NodeConfig(max_key_package_size=10))
+    auth = AuthService(store, NodeConfig(max_key_package_size=10), node_certificate=NODE_CERT)
     state: dict[str, Any] = {}
     key = login(auth, state, Ed25519PrivateKey.generate())
     with pytest.raises(RequestRefused) as info:
@@ -260,3 +294,74 @@ async def test_fetch_limit_is_capped_and_ack_needs_ownership(services) -> None:
         await delivery.ack(sender, Ack(bob, 3))
     assert info.value.code == ErrorCode.NOT_FOUND
     assert (await delivery.ack(owner, Ack(bob, 3))).removed == 3
+
+
+PAGE = 5
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("count", [PAGE - 1, PAGE, PAGE + 1, 10 * PAGE])
+async def test_pagination_with_random_acks_skips_and_repeats_nothing(
+    tmp_path: Path, count: int, seed: int
+) -> None:
+    # VALIDATION SRV-DEL-04: N = page-1, page, page+1 and 10 x page, random acks (separate or
+    # piggybacked on the next fetch), random requested limits and new mail arriving mid-way.
+    rng = random.Random(seed)
+    store = open_sqlite_store(tmp_path / "n.db")
+    config = NodeConfig(fetch_max_messages=PAGE)
+    auth, delivery = (
+        AuthService(store, config, node_certificate=NODE_CERT),
+        DeliveryService(store, config),
+    )
+    sender: dict[str, Any] = {}
+    owner: dict[str, Any] = {}
+    login(auth, sender, Ed25519PrivateKey.generate())
+    bob = login(auth, owner, Ed25519PrivateKey.generate())
+    enqueued = 0
+
+    async def send() -> None:
+        nonlocal enqueued
+        enqueued += 1
+        answer = await delivery.enqueue(
+            sender, Enqueue((bob,), b"p%d" % enqueued, b"m%d" % enqueued)
+        )
+        (seq,) = answer.seqs
+        assert seq == enqueued
+
+    for _ in range(count):
+        await send()
+    late = rng.randint(0, 3)
+    seen: list[int] = []
+    cursor = acked = 0
+    while True:
+        if late and rng.random() < 0.3:
+            late -= 1
+            await send()
+        ack_to = rng.randint(acked, cursor) if rng.random() < 0.5 else 0
+        piggyback = rng.random() < 0.5
+        if ack_to and not piggyback:
+            await delivery.ack(owner, Ack(bob, ack_to))
+        limit = rng.choice([0, 1, PAGE - 1, PAGE, 10 * PAGE])
+        page = await delivery.fetch(
+            owner, Fetch(bob, after_seq=cursor, limit=limit, ack_up_to=ack_to if piggyback else 0)
+        )
+        acked = max(acked, ack_to)
+        assert len(page.messages) <= (PAGE if limit == 0 else min(limit, PAGE))
+        if not page.messages:
+            if late:
+                continue
+            break
+        seen.extend(m.seq for m in page.messages)
+        assert all(m.payload == b"p%d" % m.seq for m in page.messages)
+        cursor = page.messages[-1].seq
+    assert seen == list(range(1, enqueued + 1))
+    # A client that lost its cursor re-reads exactly the unacknowledged tail, in order.
+    tail: list[int] = []
+    cursor = 0
+    while page := (await delivery.fetch(owner, Fetch(bob, after_seq=cursor))).messages:
+        tail.extend(m.seq for m in page)
+        cursor = page[-1].seq
+    assert tail == list(range(acked + 1, enqueued + 1))
+    assert (await delivery.ack(owner, Ack(bob, enqueued))).removed == enqueued - acked
+    assert (await delivery.fetch(owner, Fetch(bob))).messages == ()
+    await store.aclose()

@@ -416,3 +416,119 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     assert b.claim_key_package(ALICE, NOW) == (b"new-kp", False)
     assert b.enqueue(CAROL, [BOB], b"x", b"m", None, NOW) == (5,)
     b.close()
+
+
+def test_connection_failure_fails_every_write_of_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quicnproto.node.store import _PendingWrite
+
+    b = SQLiteBackend(tmp_path / "n.db")
+    b.close()
+    b._closed = False  # an open store whose pool is empty, so the batch must connect
+
+    def no_connection(self: SQLiteBackend) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(SQLiteBackend, "_connect", no_connection)
+    first, second = _PendingWrite(lambda conn: 1), _PendingWrite(lambda conn: 2)
+    b._run_batch([first, second])
+    # Both are finished with a StoreError; an unfinished one would make its caller spin forever.
+    assert first.done and second.done
+    assert isinstance(first.error, StoreError) and isinstance(second.error, StoreError)
+    with pytest.raises(StoreError):
+        b.enqueue(ALICE, [BOB], b"x", b"m", None, NOW)
+
+
+def test_disk_full_refuses_writes_retryably_while_reads_acks_and_claims_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # VALIDATION SRV-CR-04, with a full disk simulated by SQLite's max_page_count.
+    path = tmp_path / "n.db"
+    b = SQLiteBackend(path)
+    for i in range(3):
+        b.add_key_package(ALICE, b"r%d" % i, b"k" * 300, False, int(NOW) + 100, NOW, b"i%d" % i)
+    with b._read() as conn:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    b.close()
+    connect = SQLiteBackend._connect
+
+    def small_disk(self: SQLiteBackend) -> sqlite3.Connection:
+        conn = connect(self)
+        conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        return conn
+
+    monkeypatch.setattr(SQLiteBackend, "_connect", small_disk)
+    b = SQLiteBackend(path)
+    stored = 0
+    with pytest.raises(StoreError) as info:
+        for stored in range(100):  # noqa: B007 - the count is checked below
+            b.enqueue(ALICE, [BOB], b"x" * 3000, b"m%d" % stored, None, NOW)
+    cause = info.value.__cause__
+    assert isinstance(cause, sqlite3.Error) and cause.sqlite_errorcode == sqlite3.SQLITE_FULL
+    # The refused enqueue left nothing behind; everything acknowledged before it is readable.
+    assert 0 < stored == b.count_queue(BOB) == len(b.fetch(BOB, 0, 1000))
+    assert b.claim_key_package(ALICE, NOW) == (b"k" * 300, False)
+    assert b.ack(BOB, 2) == 2
+    # Space came back (the ack freed pages): the node recovers without a restart, and the
+    # refused message id was not burnt.
+    assert b.enqueue(ALICE, [BOB], b"x" * 3000, b"m%d" % stored, None, NOW) == (stored + 1,)
+    b.close()
+
+
+def test_commit_for_an_epoch_older_than_a_decided_one_is_stale(backend: SQLiteBackend) -> None:
+    # SRV-DEL-05: epoch 5 of the group was decided, so the group is past epochs 4 and below.
+    backend.enqueue(ALICE, [BOB], b"c5", b"c5", (b"g", 5), NOW)
+    for epoch in (5, 4, 0):
+        with pytest.raises(RequestRefused) as info:
+            backend.enqueue(CAROL, [BOB], b"late", b"late%d" % epoch, (b"g", epoch), NOW)
+        assert info.value.code == ErrorCode.STALE
+    # Newer epochs (even with a gap) and other groups are still open.
+    assert backend.enqueue(CAROL, [BOB], b"c7", b"c7", (b"g", 7), NOW) == (2,)
+    assert backend.enqueue(CAROL, [BOB], b"h1", b"h1", (b"h", 1), NOW) == (3,)
+    with pytest.raises(RequestRefused):
+        backend.enqueue(CAROL, [BOB], b"c6", b"c6", (b"g", 6), NOW)
+    assert [m.message_id for m in backend.fetch(BOB, 0, 10)] == [b"c5", b"c7", b"h1"]
+
+
+def test_retry_with_same_id_but_another_commit_epoch_conflicts(backend: SQLiteBackend) -> None:
+    # The (group, epoch) a Commit claims is part of its content: a "retry" that changes it is
+    # not the same message (SRV-DEL-02), and it must not bypass the commit table.
+    assert backend.enqueue(ALICE, [BOB], b"c", b"id", (b"g", 1), NOW) == (1,)
+    for commit in ((b"g", 2), (b"other", 1), None):
+        with pytest.raises(RequestRefused) as info:
+            backend.enqueue(ALICE, [BOB], b"c", b"id", commit, NOW)
+        assert info.value.code == ErrorCode.CONFLICT
+    assert backend.enqueue(ALICE, [BOB], b"c", b"id", (b"g", 1), NOW) == (1,)
+    assert backend.count_queue(BOB) == 1
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_concurrent_opens_of_a_new_file_migrate_it_once(tmp_path: Path, attempt: int) -> None:
+    # Several nodes (or a node and an admin tool) opening one fresh file at the same moment.
+    path = tmp_path / f"n{attempt}.db"
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+    opened: list[SQLiteBackend] = []
+    lock = threading.Lock()
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            b = SQLiteBackend(path)
+        except BaseException as exc:  # collected and asserted on below
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            opened.append(b)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for b in opened:
+        assert b.schema_version() == SCHEMA_VERSION
+        b.close()
+    assert errors == []
