@@ -211,6 +211,7 @@ def _bench_node_config(data_dir: Path) -> NodeConfig:
         data_dir=data_dir,
         max_connections_per_address=CLIENTS * 2 + 8,
         max_streams_per_connection=2 * CLIENTS,
+        max_identities_per_connection=CLIENTS,
         enqueue_burst=10**9,
         enqueue_rate=1e9,
     )

@@ -1,8 +1,12 @@
 """Raw echo throughput through the Trio QUIC driver and the frame helpers, with no node logic.
 
-Prints JSON: round trips per second on one stream, and requests per second with 64 concurrent
-request streams (one QUIC stream per request, as the node uses them). ``benchmarks/node.py``
-imports :func:`measure_raw_echo` for its ``raw_echo`` section and ``ratio``.
+Prints JSON: round trips per second on one stream, requests per second with 64 concurrent
+request streams on one connection (one QUIC stream per request, as the node uses them), and
+requests per second from 64 clients on 64 connections (the shape of the node's 64-client
+benchmark, which pays per-connection costs that 64 streams on one connection share).
+``benchmarks/node.py`` imports :func:`measure_raw_echo` (echo server in this process) and
+:func:`measure_raw_echo_process` (echo server in a child process) for its ``raw_echo`` sections
+and ratios.
 
 Usage: ``python benchmarks/raw_echo.py [duration_s]``
 """
@@ -10,14 +14,24 @@ Usage: ``python benchmarks/raw_echo.py [duration_s]``
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tempfile
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import trio
 
 from quicnproto.errors import ProtocolError
 from quicnproto.transport.frames import read_frame, write_frame
-from quicnproto.transport.quic import QuicClient, QuicStream, open_quic_connection, serve_quic
+from quicnproto.transport.quic import (
+    QuicClient,
+    QuicStream,
+    TransportLimits,
+    open_quic_connection,
+    serve_quic,
+)
 from quicnproto.transport.tls import generate_self_signed_certificate
 
 ALPN = "quicnproto-bench"
@@ -80,14 +94,70 @@ async def _concurrent(client: QuicClient, duration_s: float, workers: int = 64) 
     return count / (trio.current_time() - start)
 
 
+async def _connections(
+    port: int, certificate: bytes, duration_s: float, clients: int = 64
+) -> float:
+    """Requests per second from ``clients`` connections, one request at a time on each."""
+    count = 0
+    connected = 0
+    ready = trio.Event()
+    start = 0.0
+
+    async def client_task() -> None:
+        nonlocal count, connected, start
+        limits = TransportLimits(max_connections_per_address=clients + 8)
+        async with open_quic_connection(
+            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN, limits=limits
+        ) as client:
+            connected += 1
+            if connected == clients:
+                start = trio.current_time()
+                ready.set()
+            await ready.wait()
+            deadline = start + duration_s
+            while trio.current_time() < deadline:
+                stream = await client.open_stream()
+                await write_frame(stream, PAYLOAD, end_stream=True)
+                if await read_frame(stream, MAX_FRAME) != PAYLOAD:
+                    raise AssertionError("echo mismatch")
+                if await stream.receive_some() != b"":
+                    raise AssertionError("expected the end of the stream")
+                if trio.current_time() < deadline:
+                    count += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(clients):
+            nursery.start_soon(client_task)
+    return count / duration_s
+
+
+async def _measure_against(port: int, certificate: bytes, duration_s: float) -> dict[str, float]:
+    async with open_quic_connection(
+        "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
+    ) as client:
+        one = await _one_stream(client, duration_s)
+        concurrent = await _concurrent(client, duration_s)
+    connections = await _connections(port, certificate, duration_s)
+    return {
+        "one_stream_round_trips_per_s": round(one, 1),
+        "concurrent64_requests_per_s": round(concurrent, 1),
+        "connections64_requests_per_s": round(connections, 1),
+    }
+
+
+def _server_limits() -> TransportLimits:
+    return TransportLimits(max_connections_per_address=72)
+
+
 async def measure_raw_echo(duration_s: float = 2.0) -> dict[str, float]:
-    """Measure echo throughput over loopback QUIC.
+    """Measure echo throughput over loopback QUIC, the echo server in this process.
 
     Args:
-        duration_s: seconds spent on each of the two measurements.
+        duration_s: seconds spent on each measurement.
 
     Returns:
-        ``{"one_stream_round_trips_per_s": ..., "concurrent64_requests_per_s": ...}``.
+        ``one_stream_round_trips_per_s``, ``concurrent64_requests_per_s`` (64 streams on one
+        connection) and ``connections64_requests_per_s`` (64 connections).
     """
     certificate, private_key = generate_self_signed_certificate()
     async with trio.open_nursery() as nursery:
@@ -100,24 +170,79 @@ async def measure_raw_echo(duration_s: float = 2.0) -> dict[str, float]:
                 private_key=private_key,
                 alpn=ALPN,
                 handler=_echo_handler,
+                limits=_server_limits(),
             )
         )
-        async with open_quic_connection(
-            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
-        ) as client:
-            one = await _one_stream(client, duration_s)
-            concurrent = await _concurrent(client, duration_s)
+        result = await _measure_against(port, certificate, duration_s)
         nursery.cancel_scope.cancel()
-    return {
-        "one_stream_round_trips_per_s": round(one, 1),
-        "concurrent64_requests_per_s": round(concurrent, 1),
-    }
+    return result
+
+
+async def _serve_child(directory: str) -> None:
+    certificate, private_key = generate_self_signed_certificate()
+    (Path(directory) / "echo-cert.der").write_bytes(certificate)
+    async with trio.open_nursery() as nursery:
+        _, port = await nursery.start(
+            partial(
+                serve_quic,
+                "127.0.0.1",
+                0,
+                certificate=certificate,
+                private_key=private_key,
+                alpn=ALPN,
+                handler=_echo_handler,
+                limits=_server_limits(),
+            )
+        )
+        print(f"ready {port}", flush=True)
+
+
+async def run_child_server(argv: list[str], directory: str) -> tuple[trio.Process, int]:
+    """Start ``argv`` (a server that prints ``ready <port>``) and return it with its port."""
+    process = await trio.lowlevel.open_process(
+        argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert process.stdout is not None
+        line = b""
+        with trio.fail_after(60):
+            while not line.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(1)
+                if not chunk:
+                    raise RuntimeError("benchmark server exited")
+                line += chunk
+        return process, int(line.split()[1])
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+
+
+async def measure_raw_echo_process(duration_s: float = 2.0) -> dict[str, Any]:
+    """The same measurements with the echo server in a child process (its own core)."""
+    with tempfile.TemporaryDirectory(prefix="quicnproto-echo-") as tmp:
+        process, port = await run_child_server(
+            [sys.executable, __file__, "--serve-echo", tmp], tmp
+        )
+        try:
+            certificate = (Path(tmp) / "echo-cert.der").read_bytes()
+            return await _measure_against(port, certificate, duration_s)
+        finally:
+            process.kill()
+            await process.wait()
 
 
 def main() -> None:
     """Run the benchmark and print JSON."""
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-echo":
+        trio.run(_serve_child, sys.argv[2])
+        return
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
-    print(json.dumps({"raw_echo": trio.run(measure_raw_echo, duration)}, indent=2))
+    result = {
+        "raw_echo": trio.run(measure_raw_echo, duration),
+        "raw_echo_server_in_child_process": trio.run(measure_raw_echo_process, duration),
+    }
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -130,11 +130,22 @@ class NodeConfig:
     max_recipients: int = 1000
     """Recipients one enqueue may fan out to."""
 
+    max_fanout_bytes: int = 64 * MiB
+    """Payload bytes one enqueue may store in total (payload size x recipients): without it one
+    request could write ``max_recipients`` copies of the largest payload (4 GiB) at once."""
+
     max_message_id_size: int = 64
     """Longest client-chosen message id (bytes)."""
 
+    max_identities_per_connection: int = 16
+    """Identities one QUIC connection may prove (each later request checks them all)."""
+
     fetch_max_messages: int = 100
     """Page size cap for fetch; a larger ``limit`` is lowered to this."""
+
+    fetch_max_bytes: int = 4 * MiB - 64 * 1024
+    """Payload bytes one fetch answer may carry (it always carries at least one message), so
+    the answer fits a client's ``max_frame_size`` and the node never builds a huge one."""
 
     max_wait_ms: int = 30_000
     """Longest long-poll a fetch may ask for."""
@@ -196,8 +207,11 @@ class NodeConfig:
             "enqueue_burst",
             "enqueue_rate",
             "max_recipients",
+            "max_fanout_bytes",
             "max_message_id_size",
+            "max_identities_per_connection",
             "fetch_max_messages",
+            "fetch_max_bytes",
             "store_threads",
         )
         for name in positive:

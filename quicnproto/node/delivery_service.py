@@ -101,6 +101,9 @@ class DeliveryService:
             raise RequestRefused(ErrorCode.INVALID, "bad message id")
         if len(request.payload) > cfg.max_payload_size:
             raise RequestRefused(ErrorCode.INVALID, "payload too large")
+        if len(request.payload) * len(request.recipients) > cfg.max_fanout_bytes:
+            # One copy per recipient, all in one transaction: bound what one request writes.
+            raise RequestRefused(ErrorCode.INVALID, "fan-out too large")
         if request.commit is not None and not (
             0 < len(request.commit.group_id) <= MAX_GROUP_ID_SIZE
         ):
@@ -154,7 +157,9 @@ class DeliveryService:
                 waiters = self._waiters[request.recipient_key] = _Waiters()
             waiters.count += 1
             try:
-                found = await self.store.fetch(request.recipient_key, request.after_seq, limit)
+                found = await self.store.fetch(
+                    request.recipient_key, request.after_seq, limit, self.config.fetch_max_bytes
+                )
                 if found or trio.current_time() >= deadline:
                     break
                 with trio.move_on_at(deadline):

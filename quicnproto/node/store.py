@@ -83,6 +83,25 @@ def _store_error(exc: BaseException) -> StoreError:
     return error
 
 
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another opener holds the lock.
+
+    Two connections switching a new file at once both hold a shared lock and want an exclusive
+    one; SQLite breaks that deadlock by answering one of them SQLITE_BUSY at once, without the
+    busy handler, so the wait happens here.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
+
+
 class _PendingWrite:
     """One write operation waiting for (or done by) a group commit."""
 
@@ -208,7 +227,9 @@ class Backend(Protocol):
         now: float,
     ) -> tuple[int, ...]: ...
 
-    def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]: ...
+    def fetch(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[StoredMessage]: ...
 
     def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
 
@@ -259,7 +280,7 @@ class SQLiteBackend:
         with self._guard():
             conn = self._acquire()
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(conn)
                 self._migrate(conn)
             finally:
                 self._release(conn)
@@ -509,15 +530,31 @@ class SQLiteBackend:
 
         return self._transact(op)
 
-    def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]:
-        """Up to ``limit`` messages with ``seq > after_seq``, oldest first; deletes nothing."""
+    def fetch(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[StoredMessage]:
+        """Up to ``limit`` messages with ``seq > after_seq``, oldest first; deletes nothing.
+
+        With ``max_bytes``, stops before the payloads would exceed it, but always returns the
+        first message there is (so any message can be fetched, and an answer stays bounded).
+        """
+        found: list[StoredMessage] = []
+        used = 0
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT seq, message_id, payload FROM messages"
                 " WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (recipient, min(after_seq, MAX_SQL_INT), limit),
-            ).fetchall()
-        return [StoredMessage(int(s), bytes(m), bytes(p)) for s, m, p in rows]
+            )
+            try:
+                for seq, message_id, payload in rows:
+                    used += len(payload)
+                    if found and max_bytes is not None and used > max_bytes:
+                        break
+                    found.append(StoredMessage(int(seq), bytes(message_id), bytes(payload)))
+            finally:
+                rows.close()  # end the read now, not when the pooled connection is reused
+        return found
 
     def ack(self, recipient: bytes, up_to_seq: int) -> int:
         """Delete every message with ``seq <= up_to_seq``; returns how many went."""
@@ -696,7 +733,9 @@ class Store(Protocol):
         commit: tuple[bytes, int] | None = None,
     ) -> tuple[int, ...]: ...
 
-    async def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]: ...
+    async def fetch(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[StoredMessage]: ...
 
     async def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
 
@@ -755,8 +794,10 @@ class ThreadedStore:
             self.backend.enqueue, sender, recipients, payload, message_id, commit, self._clock()
         )
 
-    async def fetch(self, recipient: bytes, after_seq: int, limit: int) -> list[StoredMessage]:
-        return await self._run(self.backend.fetch, recipient, after_seq, limit)
+    async def fetch(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[StoredMessage]:
+        return await self._run(self.backend.fetch, recipient, after_seq, limit, max_bytes)
 
     async def ack(self, recipient: bytes, up_to_seq: int) -> int:
         return await self._run(self.backend.ack, recipient, up_to_seq)

@@ -3,7 +3,8 @@
 ``read_frame`` asks the stream for at most the bytes still missing from the current frame, so it
 never reads past a frame's end and a second call reads the next frame. The whole frame must
 arrive before ``deadline`` (VALIDATION.md SRV-FR-01, SRV-Q-03: slow senders cannot hold a
-handler forever).
+handler forever). Bytes the stream already holds are taken without a scheduling round trip
+(``receive_nowait`` when the stream has it), so a frame that arrived whole costs one wait.
 """
 
 from __future__ import annotations
@@ -54,11 +55,19 @@ async def read_frame(stream: FrameStream, max_size: int, deadline: float = math.
 
 
 async def _read_one(stream: FrameStream, decoder: FrameDecoder) -> bytes:
+    receive_nowait = getattr(stream, "receive_nowait", None)
+    waited = False
     while True:
         frame = decoder.next_frame()
         if frame is not None:
+            if not waited:
+                await trio.lowlevel.checkpoint()
             return frame
-        data = await stream.receive_some(min(_READ_CHUNK, decoder.next_read_size()))
+        want = min(_READ_CHUNK, decoder.next_read_size())
+        data = receive_nowait(want) if receive_nowait is not None else None
+        if data is None:
+            data = await stream.receive_some(want)
+            waited = True
         if not data:
             decoder.receive_eof()
             raise ProtocolError("stream ended before a frame")

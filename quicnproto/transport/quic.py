@@ -120,7 +120,19 @@ _MAX_FINISHED_RANGES = 1024
 _SEND_BACKLOG = 4096
 """Datagrams queued while the socket would block; beyond this they are dropped (QUIC recovers)."""
 
+_ACK_DELAY = 0.02
+"""Seconds a 1-RTT ACK may wait for a packet to ride in, once the handshake is done (aioquic's
+default is 1 ms, which sends a separate ACK for nearly every request and answer). Well under
+the ``max_ack_delay`` aioquic advertises (25 ms, which the peer adds to its PTO); and an ACK is
+sent at once after two full-size datagrams' worth of bytes (RFC 9000 §13.2.2 asks for every
+second ack-eliciting packet), so bulk transfers are not slowed."""
+
+_ACK_AFTER_BYTES = 2 * SMALLEST_MAX_DATAGRAM_SIZE
+"""Received bytes after which a pending ACK is sent at once. Counted in bytes rather than
+datagrams so that small ACK-only datagrams (not ack-eliciting) do not trigger it."""
+
 _connection_ids = itertools.count(1)
+STATS: Counter[str] = Counter()
 _ping_ids = itertools.count(1)
 
 
@@ -261,21 +273,46 @@ class QuicStream:
         self._reading = True
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
+            parked = False
             while True:
-                if self._recv_buffer:
-                    data = bytes(self._recv_buffer[:max_bytes])
-                    del self._recv_buffer[:max_bytes]
-                    self._conn.buffered -= len(data)
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                data = self._take(max_bytes)
+                if data is not None:
+                    if not parked:
+                        # Having parked was our schedule point; otherwise yield once here.
+                        await trio.lowlevel.cancel_shielded_checkpoint()
                     return data
-                if self._recv_error is not None:
-                    raise self._recv_error
-                if self._recv_eof:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                    return b""
                 await self._lot.park()
+                parked = True
         finally:
             self._reading = False
+
+    def receive_nowait(self, max_bytes: int = 65536) -> bytes | None:
+        """Return up to ``max_bytes`` bytes already received, without waiting.
+
+        Returns:
+            ``None`` when nothing is buffered yet, ``b""`` once the peer finished its side.
+
+        Raises:
+            StreamResetError: the peer (or a limit) reset the stream.
+            TransportError: the connection closed.
+        """
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        if self._reading:
+            raise trio.BusyResourceError("another task is already reading from this stream")
+        return self._take(max_bytes)
+
+    def _take(self, max_bytes: int) -> bytes | None:
+        if self._recv_buffer:
+            data = bytes(self._recv_buffer[:max_bytes])
+            del self._recv_buffer[:max_bytes]
+            self._conn.buffered -= len(data)
+            return data
+        if self._recv_error is not None:
+            raise self._recv_error
+        if self._recv_eof:
+            return b""
+        return None
 
     async def send_all(self, data: bytes, *, end_stream: bool = False) -> None:
         """Send ``data`` (and the end of the stream if ``end_stream``).
@@ -433,9 +470,11 @@ class _Endpoint:
                 conn = self._route(data, addr)
                 if conn is not None:
                     conn.receive_datagram(data, addr)
+                    conn.rx_unacked += len(data)
                     touched[conn] = None
             for conn in touched:
-                conn.transmit()
+                # RFC 9000 §13.2.2: acknowledge at least every second full-size packet at once.
+                conn.transmit(with_ack=conn.rx_unacked >= _ACK_AFTER_BYTES)
                 conn.wake_writers()
             touched.clear()
 
@@ -457,6 +496,12 @@ class _Endpoint:
             return self.client_connection
         if self.configuration is None:
             return None
+        if data and not data[0] & 0x80:
+            # Short header (RFC 9000 §17.3): the destination CID follows the first byte, with
+            # the length we chose; route without parsing the rest (aioquic parses it again).
+            conn = self.routes.get(data[1 : 1 + self.configuration.connection_id_length])
+            if conn is not None:
+                return conn
         try:
             header = pull_quic_header(
                 Buffer(data=data), host_cid_length=self.configuration.connection_id_length
@@ -614,7 +659,11 @@ class _Connection:
         self._watchdog_at = math.inf
         """When the watchdog next wakes by itself; it is woken earlier only if needed."""
         self._timer_at: float | None = None
+        self._timer_scope: trio.CancelScope | None = None
+        """The scope the timer task sleeps in, while it sleeps (its deadline is the timer)."""
         self._transmit_pending = False
+        self.rx_unacked = 0
+        """Bytes received since we last sent an ACK (or since the ACK timer fired)."""
         self._timer_lot = trio.lowlevel.ParkingLot()
         self._state_lot = trio.lowlevel.ParkingLot()
         self._send_lot = trio.lowlevel.ParkingLot()
@@ -728,6 +777,7 @@ class _Connection:
                 )
                 return
         self.info.alpn_protocol = event.alpn_protocol
+        _set_ack_delay(self.quic, _ACK_DELAY)
         self.handshake_complete.set()
 
     def _on_stream_data(self, event: events.StreamDataReceived) -> None:
@@ -924,7 +974,9 @@ class _Connection:
         if self.terminated.is_set():
             self._discard_buffer(stream)
             return
+        queued = False
         if not stream._send_done:
+            queued = True
             if stream._writing:
                 self._try_reset(stream.stream_id, ErrorCode.INTERNAL)
                 stream._send_error = StreamResetError("stream closed", ErrorCode.INTERNAL)
@@ -937,12 +989,16 @@ class _Connection:
                     pass
                 self._mark_send_done(stream)
         if not stream._recv_done:
+            queued = True
             self._try_stop(stream.stream_id, ErrorCode.NO_ERROR)
             stream._recv_error = StreamResetError("stream closed", ErrorCode.NO_ERROR)
             self._mark_recv_done(stream)
         self._discard_buffer(stream)
         stream._wake()
-        self.transmit_soon()
+        if queued:
+            # Nothing new to send for a stream already finished both ways (the common case):
+            # a pending ACK then waits for the next request or its timer, not a packet now.
+            self.transmit_soon()
 
     async def wait_send_window(self, stream: QuicStream) -> None:
         """Wait while too much of this stream's sent data is unacknowledged."""
@@ -1017,12 +1073,21 @@ class _Connection:
         now = trio.current_time()
         if with_ack:
             _ack_with_data(self.quic, now)
-        self.endpoint.send(self.quic.datagrams_to_send(now=now))
-        # Wake the timer task only if the timer moved earlier; a later timer is picked up
-        # when the task wakes (handle_timer is harmless when called early).
+            self.rx_unacked = 0
+        dg = self.quic.datagrams_to_send(now=now)
+        STATS["dts"] += 1
+        STATS["dts_empty"] += not dg
+        STATS["sent"] += len(dg)
+        self.endpoint.send(dg)
+        # Move the timer task's deadline only if the timer moved earlier (in place, without
+        # waking the task); a later timer is picked up when the task wakes.
         timer_at = self.quic.get_timer()
         if timer_at is not None and (self._timer_at is None or timer_at < self._timer_at):
-            self._timer_lot.unpark_all()
+            scope = self._timer_scope
+            if scope is not None:
+                self._timer_at = scope.deadline = timer_at
+            else:
+                self._timer_lot.unpark_all()
 
     def transmit_soon(self) -> None:
         """Ask the timer task to transmit, so writes made in one scheduling round coalesce."""
@@ -1036,6 +1101,7 @@ class _Connection:
         last_fired: float | None = None
         while not self.terminated.is_set():
             if self._transmit_pending:
+                STATS["soon"] += 1
                 self.transmit(with_ack=True)
             timer_at = self.quic.get_timer()
             if timer_at is not None and timer_at == last_fired:
@@ -1045,8 +1111,13 @@ class _Connection:
                 timer_at = max(timer_at, trio.current_time()) + _TIMER_GRANULARITY
             self._timer_at = timer_at
             with trio.move_on_at(math.inf if timer_at is None else timer_at) as scope:
-                await self._timer_lot.park()
+                self._timer_scope = scope
+                try:
+                    await self._timer_lot.park()
+                finally:
+                    self._timer_scope = None
             if not scope.cancelled_caught or self.terminated.is_set():
+                STATS["woken"] += 1
                 continue
             self._timer_at = None
             last_fired = self.quic.get_timer()
@@ -1055,7 +1126,10 @@ class _Connection:
                 # The deadline moved later while we slept (e.g. a pending ACK left with data):
                 # nothing is due, so just re-arm.
                 last_fired = None
+                STATS["moved"] += 1
                 continue
+            STATS["fired"] += 1
+            self.rx_unacked = 0
             self.quic.handle_timer(now=now)
             self.drain_events()
             self.transmit()
@@ -1242,6 +1316,13 @@ def _ack_with_data(quic: QuicConnection, now: float) -> None:
     ack_at = getattr(space, "ack_at", None)
     if isinstance(ack_at, float) and ack_at > now:
         space.ack_at = now  # type: ignore[union-attr]
+
+
+def _set_ack_delay(quic: QuicConnection, delay: float) -> None:
+    """Set how long aioquic delays an ACK (see :data:`_ACK_DELAY`); aioquic has no public
+    setting, so this writes its internal attribute, and does nothing if that is gone."""
+    if isinstance(getattr(quic, "_ack_delay", None), float):
+        quic._ack_delay = delay
 
 
 def _peer_certificate_der(quic: QuicConnection) -> bytes | None:

@@ -381,3 +381,25 @@ async def test_logs_never_contain_payloads_keys_or_key_packages(tmp_path: Path) 
             repr(secret)[2:-1],
         ):
             assert form[:24] not in text
+
+
+async def test_queue_of_large_messages_is_fetched_in_pages_that_fit_a_frame(
+    tmp_path: Path,
+) -> None:
+    # Three 1.5 MiB messages are 4.5 MiB together: more than one answer frame may hold. The node
+    # pages by bytes too, so the client gets them all, in order, with the default limits.
+    alice, bob = new_identity(), new_identity()
+    payloads = [bytes([i]) * (3 * 512 * 1024) for i in range(3)]
+    async with (
+        running_node(tmp_path / "node") as node,
+        node.client(alice) as a,
+        node.client(bob) as b,
+    ):
+        for i, payload in enumerate(payloads):
+            await a.enqueue([bob.key], payload, b"big-%d" % i)
+        got: list[bytes] = []
+        cursor = 0
+        while page := await b.fetch(bob.key, after_seq=cursor):
+            got.extend(m.payload for m in page)
+            cursor = page[-1].seq
+        assert got == payloads

@@ -109,6 +109,24 @@ async def test_signature_over_another_nonce_refused(services) -> None:
         auth.authenticate(state, Authenticate(identity_key_of(key), forged))
 
 
+async def test_identities_per_connection_are_capped(tmp_path: Path) -> None:
+    store = open_sqlite_store(tmp_path / "n.db")
+    auth = AuthService(
+        store, NodeConfig(max_identities_per_connection=2), node_certificate=NODE_CERT
+    )
+    state: dict[str, Any] = {}
+    first = Ed25519PrivateKey.generate()
+    proven = [login(auth, state, first), login(auth, state, Ed25519PrivateKey.generate())]
+    with pytest.raises(RequestRefused) as info:
+        login(auth, state, Ed25519PrivateKey.generate())
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert identities(state) == proven
+    # Proving an identity the connection already holds again is fine.
+    assert login(auth, state, first) == proven[0]
+    assert identities(state) == proven
+    await store.aclose()
+
+
 async def test_answer_signed_for_another_node_is_refused(services) -> None:
     # A node (here "node B") passes our challenge on to its own client, who signs it exactly
     # as its NodeClient does for the certificate it pinned, B's. We must not accept that
@@ -217,6 +235,19 @@ def test_rate_limiter_refills_over_time() -> None:
     assert not limiter.try_take("a")
 
 
+def test_rate_limiter_stays_bounded_under_many_keys() -> None:
+    # Claim targets are any 32 bytes a client names: the table must not grow without bound,
+    # and a busy key keeps its (drained) bucket while strangers come and go.
+    clock = Clock()
+    limiter = RateLimiter(2, 0.001, clock, max_keys=8)
+    assert limiter.try_take("busy") and limiter.try_take("busy")
+    for i in range(1000):
+        assert limiter.try_take(i)
+        assert len(limiter) <= 8
+        if i % 3 == 0:
+            assert not limiter.try_take("busy")
+
+
 async def test_enqueue_needs_sender_and_sane_fields(services) -> None:
     auth, delivery, _ = services
     state: dict[str, Any] = {}
@@ -236,6 +267,25 @@ async def test_enqueue_needs_sender_and_sane_fields(services) -> None:
         with pytest.raises(RequestRefused) as info:
             await delivery.enqueue(state, bad)
         assert info.value.code == ErrorCode.INVALID
+
+
+async def test_enqueue_total_fan_out_bytes_are_capped(tmp_path: Path) -> None:
+    store = open_sqlite_store(tmp_path / "n.db")
+    config = NodeConfig(max_fanout_bytes=1000)
+    auth, delivery = (
+        AuthService(store, config, node_certificate=NODE_CERT),
+        DeliveryService(store, config),
+    )
+    state: dict[str, Any] = {}
+    login(auth, state, Ed25519PrivateKey.generate())
+    recipients = tuple(bytes([i]) * 32 for i in range(4))
+    with pytest.raises(RequestRefused) as info:
+        await delivery.enqueue(state, Enqueue(recipients, b"x" * 251, b"big"))
+    assert info.value.code == ErrorCode.INVALID
+    assert [await store.count_queue(r) for r in recipients] == [0, 0, 0, 0]
+    answer = await delivery.enqueue(state, Enqueue(recipients, b"x" * 250, b"ok"))
+    assert answer.seqs == (1, 1, 1, 1)
+    await store.aclose()
 
 
 async def test_enqueue_rate_limited_per_sender(services) -> None:

@@ -503,11 +503,11 @@ def test_retry_with_same_id_but_another_commit_epoch_conflicts(backend: SQLiteBa
     assert backend.count_queue(BOB) == 1
 
 
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("attempt", range(5))
 def test_concurrent_opens_of_a_new_file_migrate_it_once(tmp_path: Path, attempt: int) -> None:
     # Several nodes (or a node and an admin tool) opening one fresh file at the same moment.
     path = tmp_path / f"n{attempt}.db"
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(10)
     errors: list[BaseException] = []
     opened: list[SQLiteBackend] = []
     lock = threading.Lock()
@@ -523,7 +523,7 @@ def test_concurrent_opens_of_a_new_file_migrate_it_once(tmp_path: Path, attempt:
         with lock:
             opened.append(b)
 
-    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    threads = [threading.Thread(target=open_it) for _ in range(10)]
     for t in threads:
         t.start()
     for t in threads:
@@ -532,3 +532,15 @@ def test_concurrent_opens_of_a_new_file_migrate_it_once(tmp_path: Path, attempt:
         assert b.schema_version() == SCHEMA_VERSION
         b.close()
     assert errors == []
+
+
+def test_fetch_stops_at_the_byte_budget_but_always_returns_one(backend: SQLiteBackend) -> None:
+    for i, size in enumerate((40, 50, 10, 200, 5)):
+        backend.enqueue(ALICE, [BOB], b"x" * size, b"m%d" % i, None, NOW)
+    assert [m.seq for m in backend.fetch(BOB, 0, 10, 100)] == [1, 2, 3]
+    assert [m.seq for m in backend.fetch(BOB, 3, 10, 100)] == [4]  # over budget alone
+    assert [m.seq for m in backend.fetch(BOB, 4, 10, 100)] == [5]
+    assert [m.seq for m in backend.fetch(BOB, 0, 2, 10_000)] == [1, 2]
+    assert [m.seq for m in backend.fetch(BOB, 0, 10)] == [1, 2, 3, 4, 5]
+    # A partly read result ends its read: writers and checkpoints are not held up.
+    assert backend.ack(BOB, 5) == 5

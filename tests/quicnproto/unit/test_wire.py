@@ -135,13 +135,25 @@ def test_every_truncation_raises_protocol_error() -> None:
             decode_request(frame[:cut])
 
 
-def test_trailing_words_are_tolerated_or_refused_but_never_crash() -> None:
+def test_trailing_words_after_the_message_are_ignored() -> None:
+    # The frame length bounds the traversal limit, so words after the message cost nothing;
+    # they are ignored, never read as part of the request.
     frame = encode_request(7, Ping())
-    try:
-        request_id, body = decode_request(frame + b"\x00" * 8)
-    except ProtocolError:
-        return
-    assert (request_id, body) == (7, Ping())
+    assert decode_request(frame + b"\x00" * 8) == (7, Ping())
+    assert decode_request(frame + b"\xff" * 64) == (7, Ping())
+
+
+def test_packed_encoding_is_not_accepted() -> None:
+    # SRV-FR-06: only the unpacked encoding is read, so a packed message (zero-run expansion
+    # bomb or not) is malformed rather than expanded.
+    from quicnproto import wire
+
+    msg = wire._Envelope.new_message(requestId=7)
+    msg.init("request").init("fetch").recipientKey = KEY
+    packed = bytes(msg.to_bytes_packed())
+    for frame in (packed, packed + b"\x00" * (-len(packed) % 8)):
+        with pytest.raises(ProtocolError):
+            decode_request(frame)
 
 
 def test_segment_count_bomb_refused() -> None:
