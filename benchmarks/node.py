@@ -68,11 +68,10 @@ async def _round_trips(config: ClientConfig, duration_s: float) -> float:
         start = trio.current_time()
         while trio.current_time() < start + duration_s:
             await client.enqueue([key], PAYLOAD, b"rt-%d" % count)
-            messages = await client.fetch(key, after_seq=cursor)
+            # Each fetch acknowledges what the previous one returned.
+            messages = await client.fetch(key, after_seq=cursor, ack_up_to=cursor)
             cursor = messages[-1].seq
             count += 1
-            if count % 50 == 0:
-                await client.ack(key, cursor)
         return count / (trio.current_time() - start)
 
 
@@ -154,26 +153,19 @@ async def _latency(config: ClientConfig, duration_s: float, rate: float) -> dict
     done = trio.Event()
 
     async def receive(client: NodeClient) -> None:
+        # A long poll whose next call acknowledges the batch the previous one returned.
         cursor = 0
-        ack_send, ack_receive = trio.open_memory_channel[int](100)
-
-        async def acker() -> None:
-            async for seq in ack_receive:
-                await client.ack(recipient_key, seq)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(acker)
-            while len(samples) < total:
-                messages = await client.fetch(recipient_key, after_seq=cursor, wait_ms=5000)
-                now = trio.current_time()
-                for message in messages:
-                    (sent,) = struct.unpack(">d", message.payload[:8])
-                    samples.append((now - sent) * 1000)
-                if messages:
-                    cursor = messages[-1].seq
-                    ack_send.send_nowait(cursor) if len(samples) % 20 == 0 else None
-            done.set()
-            nursery.cancel_scope.cancel()
+        while len(samples) < total:
+            messages = await client.fetch(
+                recipient_key, after_seq=cursor, wait_ms=5000, ack_up_to=cursor
+            )
+            now = trio.current_time()
+            for message in messages:
+                (sent,) = struct.unpack(">d", message.payload[:8])
+                samples.append((now - sent) * 1000)
+            if messages:
+                cursor = messages[-1].seq
+        done.set()
 
     async with open_client(config) as rclient, open_client(config) as sclient:
         await rclient.authenticate(recipient)

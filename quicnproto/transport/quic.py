@@ -120,7 +120,7 @@ _MAX_FINISHED_RANGES = 1024
 _SEND_BACKLOG = 4096
 """Datagrams queued while the socket would block; beyond this they are dropped (QUIC recovers)."""
 
-_ACK_DELAY = 0.02
+_ACK_DELAY = 0.005
 """Seconds a 1-RTT ACK may wait for a packet to ride in, once the handshake is done (aioquic's
 default is 1 ms, which sends a separate ACK for nearly every request and answer). Well under
 the ``max_ack_delay`` aioquic advertises (25 ms, which the peer adds to its PTO); and an ACK is
