@@ -221,9 +221,7 @@ async def run_child_server(argv: list[str], directory: str) -> tuple[trio.Proces
 async def measure_raw_echo_process(duration_s: float = 2.0) -> dict[str, Any]:
     """The same measurements with the echo server in a child process (its own core)."""
     with tempfile.TemporaryDirectory(prefix="quicnproto-echo-") as tmp:
-        process, port = await run_child_server(
-            [sys.executable, __file__, "--serve-echo", tmp], tmp
-        )
+        process, port = await run_child_server([sys.executable, __file__, "--serve-echo", tmp], tmp)
         try:
             certificate = (Path(tmp) / "echo-cert.der").read_bytes()
             return await _measure_against(port, certificate, duration_s)

@@ -105,13 +105,15 @@ def _switch_to_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
 class _PendingWrite:
     """One write operation waiting for (or done by) a group commit."""
 
-    __slots__ = ("op", "result", "error", "done")
+    __slots__ = ("op", "result", "error", "done", "wake")
 
     def __init__(self, op: Callable[[sqlite3.Connection], Any]) -> None:
         self.op = op
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
+        self.wake = threading.Event()
+        """Set when the operation is done, or when its caller should try to lead a batch."""
 
 
 @dataclass(frozen=True)
@@ -345,18 +347,37 @@ class SQLiteBackend:
         then commits once, paying one fsync for the whole batch. A caller returns only after
         the ``COMMIT`` that made its operation durable; if that ``COMMIT`` fails, every
         operation of the batch fails with :class:`StoreError` and none is acknowledged.
+
+        Callers that do not lead wait on their own event, not on the write lock: the leader
+        wakes each caller of its batch as soon as the batch is done, and whoever releases the
+        write lock wakes the oldest waiting caller to lead the next batch. (Waiting on the lock
+        made a caller whose operation was already committed sit through the next batch's
+        fsync too, or several, as the lock is not fair.)
         """
         item = _PendingWrite(op)
         with self._lock:
             self._pending.append(item)
-        while not item.done:
-            with self._write_lock:
-                if item.done:
-                    break
+        while True:
+            item.wake.clear()
+            if item.done:
+                break
+            if not self._write_lock.acquire(blocking=False):
+                item.wake.wait()
+                continue
+            batch: list[_PendingWrite] = []
+            try:
+                if not item.done:
+                    with self._lock:
+                        batch = self._pending[:MAX_BATCH]
+                        del self._pending[:MAX_BATCH]
+                    self._run_batch(batch)
+            finally:
+                self._write_lock.release()
+                for done in batch:
+                    done.wake.set()
                 with self._lock:
-                    batch = self._pending[:MAX_BATCH]
-                    del self._pending[:MAX_BATCH]
-                self._run_batch(batch)
+                    if self._pending:
+                        self._pending[0].wake.set()
         if item.error is not None:
             raise item.error
         return cast(T, item.result)

@@ -120,7 +120,7 @@ _MAX_FINISHED_RANGES = 1024
 _SEND_BACKLOG = 4096
 """Datagrams queued while the socket would block; beyond this they are dropped (QUIC recovers)."""
 
-_ACK_DELAY = 0.005
+_ACK_DELAY = 0.02
 """Seconds a 1-RTT ACK may wait for a packet to ride in, once the handshake is done (aioquic's
 default is 1 ms, which sends a separate ACK for nearly every request and answer). Well under
 the ``max_ack_delay`` aioquic advertises (25 ms, which the peer adds to its PTO); and an ACK is
@@ -132,7 +132,6 @@ _ACK_AFTER_BYTES = 2 * SMALLEST_MAX_DATAGRAM_SIZE
 datagrams so that small ACK-only datagrams (not ack-eliciting) do not trigger it."""
 
 _connection_ids = itertools.count(1)
-STATS: Counter[str] = Counter()
 _ping_ids = itertools.count(1)
 
 
@@ -661,6 +660,9 @@ class _Connection:
         self._timer_at: float | None = None
         self._timer_scope: trio.CancelScope | None = None
         """The scope the timer task sleeps in, while it sleeps (its deadline is the timer)."""
+        self._timer_stuck_at: float | None = None
+        """A deadline ``handle_timer`` left in place; the timer task retries it a granule
+        later, so :meth:`transmit` must not move the deadline back onto it."""
         self._transmit_pending = False
         self.rx_unacked = 0
         """Bytes received since we last sent an ACK (or since the ACK timer fired)."""
@@ -1074,17 +1076,13 @@ class _Connection:
         if with_ack:
             _ack_with_data(self.quic, now)
             self.rx_unacked = 0
-        dg = self.quic.datagrams_to_send(now=now)
-        STATS["dts"] += 1
-        STATS["dts_empty"] += not dg
-        STATS["sent"] += len(dg)
-        self.endpoint.send(dg)
+        self.endpoint.send(self.quic.datagrams_to_send(now=now))
         # Move the timer task's deadline only if the timer moved earlier (in place, without
         # waking the task); a later timer is picked up when the task wakes.
         timer_at = self.quic.get_timer()
         if timer_at is not None and (self._timer_at is None or timer_at < self._timer_at):
             scope = self._timer_scope
-            if scope is not None:
+            if scope is not None and timer_at != self._timer_stuck_at:
                 self._timer_at = scope.deadline = timer_at
             else:
                 self._timer_lot.unpark_all()
@@ -1101,13 +1099,14 @@ class _Connection:
         last_fired: float | None = None
         while not self.terminated.is_set():
             if self._transmit_pending:
-                STATS["soon"] += 1
                 self.transmit(with_ack=True)
             timer_at = self.quic.get_timer()
+            self._timer_stuck_at = None
             if timer_at is not None and timer_at == last_fired:
                 # handle_timer left the same deadline in place (aioquic's loss timer can land
                 # exactly on `now` through float rounding): retry a granule later rather than
                 # spin, which on a mock clock would never end.
+                self._timer_stuck_at = timer_at
                 timer_at = max(timer_at, trio.current_time()) + _TIMER_GRANULARITY
             self._timer_at = timer_at
             with trio.move_on_at(math.inf if timer_at is None else timer_at) as scope:
@@ -1117,7 +1116,6 @@ class _Connection:
                 finally:
                     self._timer_scope = None
             if not scope.cancelled_caught or self.terminated.is_set():
-                STATS["woken"] += 1
                 continue
             self._timer_at = None
             last_fired = self.quic.get_timer()
@@ -1126,9 +1124,7 @@ class _Connection:
                 # The deadline moved later while we slept (e.g. a pending ACK left with data):
                 # nothing is due, so just re-arm.
                 last_fired = None
-                STATS["moved"] += 1
                 continue
-            STATS["fired"] += 1
             self.rx_unacked = 0
             self.quic.handle_timer(now=now)
             self.drain_events()

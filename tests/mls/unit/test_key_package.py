@@ -329,3 +329,17 @@ def test_crd03_x509_credential_without_a_parsable_certificate_is_rejected(
     with pytest.raises(ValidationError) as exc:
         validate_key_package(key_package(K, leaf), now=NOW)
     assert exc.value.rule == "§5.3/x509-signature-key"
+
+
+def test_kp01_key_package_of_another_version_is_rejected() -> None:
+    # Another version cannot come off the wire (ProtocolVersion is closed, so both the
+    # MLSMessage and the KeyPackage version must decode as mls10); an application building a
+    # KeyPackage by hand still gets the rule. The version is checked first, and another
+    # version cannot even be encoded to sign, so the signature never comes into it.
+    kp = key_package(K)
+    other = dataclasses.replace(kp, version=2)
+    with pytest.raises(ValidationError) as info:
+        validate_key_package(other, suite=K.suite, now=NOW)
+    assert info.value.rule == "§10/version"
+    with pytest.raises(DecodeError):
+        KeyPackage.decode(b"\x00\x02" + kp.encode()[2:])

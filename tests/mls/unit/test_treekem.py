@@ -26,6 +26,7 @@ from mls.treekem import (
     RULE_PATH_KEY_UNIQUE,
     RULE_PATH_LENGTH,
     RULE_PATH_SECRET_LENGTH,
+    RULE_PRIVATE_KEY_MISMATCH,
     RULE_SENDER,
     HPKECiphertext,
     TreeKEMPrivateKey,
@@ -561,3 +562,27 @@ def test_joiner_path_secret_of_wrong_length_is_rejected() -> None:
     with pytest.raises(ValidationError) as info:
         join(group, new, 0, secret[:-1])
     assert info.value.rule == RULE_PATH_SECRET_LENGTH
+
+
+def test_private_view_with_a_wrong_leaf_key_is_rejected(group: TreeGroup) -> None:
+    view = group.members[RECEIVER].private
+    view.check_against(group.tree)  # the honest view matches
+    other_priv, _ = group.suite.hpke.generate_key_pair()
+    wrong = dataclasses.replace(view, encryption_priv=other_priv)
+    with pytest.raises(VerificationError) as info:
+        wrong.check_against(group.tree)
+    assert info.value.rule == RULE_PRIVATE_KEY_MISMATCH
+
+
+def test_private_view_with_a_wrong_path_secret_is_rejected(group: TreeGroup) -> None:
+    group.commit(RECEIVER)  # the receiver now knows the secrets of its direct path
+    view = group.members[RECEIVER].private
+    assert view.path_secrets
+    view.check_against(group.tree)
+    node = next(iter(view.path_secrets))
+    secrets = dict(view.path_secrets)
+    secrets[node] = bytes(group.suite.hash_length)
+    wrong = dataclasses.replace(view, path_secrets=secrets)
+    with pytest.raises(VerificationError) as info:
+        wrong.check_against(group.tree)
+    assert info.value.rule == RULE_PRIVATE_KEY_MISMATCH
