@@ -23,16 +23,18 @@ from typing import Any
 
 import trio
 
-from quicnproto.errors import ProtocolError
-from quicnproto.transport.frames import read_frame, write_frame
-from quicnproto.transport.quic import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from quicnproto.errors import ProtocolError  # noqa: E402
+from quicnproto.transport.frames import read_frame, write_frame  # noqa: E402
+from quicnproto.transport.quic import (  # noqa: E402
     QuicClient,
     QuicStream,
     TransportLimits,
     open_quic_connection,
     serve_quic,
 )
-from quicnproto.transport.tls import generate_self_signed_certificate
+from quicnproto.transport.tls import generate_self_signed_certificate  # noqa: E402
 
 ALPN = "quicnproto-bench"
 MAX_FRAME = 1 << 20

@@ -153,6 +153,11 @@ class NodeConfig:
     dedupe_retention: float = 7 * 24 * 3600.0
     """Seconds a message id is remembered for idempotent retries."""
 
+    message_ttl: float = 31 * 24 * 3600.0
+    """Seconds a queued message waits for its recipient before it expires (VALIDATION
+    SRV-DEL-07: 31 days, as Signal). Expired messages are never served; a fetch reports them
+    as a gap (``Fetched.expired_count``) so the recipient knows it lost them."""
+
     store_threads: int = 32
     """Worker threads the store may use at once (more concurrent writers, larger group commits)."""
 
@@ -212,6 +217,7 @@ class NodeConfig:
             "max_identities_per_connection",
             "fetch_max_messages",
             "fetch_max_bytes",
+            "message_ttl",
             "store_threads",
         )
         for name in positive:

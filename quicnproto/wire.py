@@ -210,7 +210,13 @@ class QueuedMessage:
 
 @dataclass(frozen=True)
 class Fetched:
+    """Messages after the request's ``after_seq``, and the gap of lost ones before the end of
+    this answer: ``expired_count`` messages expired (VALIDATION SRV-DEL-07), the highest of
+    them being ``expired_up_to_seq`` (both 0 when nothing was lost)."""
+
     messages: tuple[QueuedMessage, ...]
+    expired_count: int = 0
+    expired_up_to_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -321,11 +327,14 @@ def _fill_response(resp: Any, body: Response) -> None:
         for i, seq in enumerate(body.seqs):
             lst[i] = seq
     elif isinstance(body, Fetched):
-        lst = resp.init("fetch").init("messages", len(body.messages))
+        fetched = resp.init("fetch")
+        lst = fetched.init("messages", len(body.messages))
         for i, msg in enumerate(body.messages):
             lst[i].seq = msg.seq
             lst[i].messageId = msg.message_id
             lst[i].payload = msg.payload
+        fetched.expiredCount = body.expired_count
+        fetched.expiredUpToSeq = body.expired_up_to_seq
     elif isinstance(body, Acked):
         resp.init("ack").removed = body.removed
     elif isinstance(body, QueueCount):
@@ -449,13 +458,16 @@ def _read_response(resp: Any) -> Response:
     if kind == "enqueue":
         return Enqueued(seqs=tuple(int(s) for s in resp.enqueue.seqs))
     if kind == "fetch":
+        f = resp.fetch
         return Fetched(
             messages=tuple(
                 QueuedMessage(
                     seq=int(m.seq), message_id=bytes(m.messageId), payload=bytes(m.payload)
                 )
-                for m in resp.fetch.messages
-            )
+                for m in f.messages
+            ),
+            expired_count=int(f.expiredCount),
+            expired_up_to_seq=int(f.expiredUpToSeq),
         )
     if kind == "ack":
         return Acked(removed=int(resp.ack.removed))

@@ -41,6 +41,11 @@ struct QueuedMessage {
 
 struct FetchResponse {
   messages @0 :List(QueuedMessage);
+  expiredCount @1 :UInt32;     # messages after afterSeq, up to where this answer reaches, that
+                               # expired (or were lost to a corrupt store) and will never come:
+                               # the gap is visible, not silent (0 from nodes before this field)
+  expiredUpToSeq @2 :UInt64;   # the highest such seq (0: none); a client may move its cursor
+                               # to max(last message seq, expiredUpToSeq)
 }
 
 struct AckRequest {

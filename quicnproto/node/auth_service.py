@@ -139,6 +139,26 @@ def check_key_package(
     )
 
 
+def key_package_parses(package: bytes) -> bool:
+    """Whether a stored package still decodes as a KeyPackage (RFC 9420 §10).
+
+    The store asks this of every stored package when it opens, and quarantines those it
+    rejects (VALIDATION SRV-CR-05). Only decoding is checked: signatures and lifetime were
+    checked at upload, and expiry is the store's own business. True when ``mls`` is missing
+    (nothing to check with).
+    """
+    try:
+        from mls.errors import MLSError
+        from mls.key_package import KeyPackage
+    except ImportError:
+        return True
+    try:
+        _decode_key_package(package, KeyPackage)
+    except (MLSError, RequestRefused):
+        return False
+    return True
+
+
 def _decode_key_package(package: bytes, key_package_type: Any) -> Any:
     """An ``MLSMessage(mls_key_package)`` or a bare ``KeyPackage`` as a KeyPackage value."""
     message_type: Any = None

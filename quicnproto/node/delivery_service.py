@@ -11,6 +11,11 @@ Semantics (VALIDATION §5.5):
   answer loses nothing; with ``wait_ms`` it long-polls: it sleeps on a per-recipient
   :class:`trio.Event` that every enqueue to that recipient sets.
 * **ack** deletes everything up to a sequence number.
+* **expiry**: messages older than ``message_ttl`` are never served; a fetch answer counts the
+  ones lost after ``after_seq`` (``expired_count``, ``expired_up_to_seq``) so the recipient
+  sees the gap (VALIDATION SRV-DEL-07). A long-poll still waits for a message when the gap is
+  all there is to report (it reports the gap when it answers): a client that does not move
+  its cursor past the gap must not be answered at once forever, which would make it spin.
 
 Only a connection authenticated as the recipient may fetch, ack or count a queue. Any other
 caller gets ``NOT_FOUND "no such queue"`` without the store being consulted, which is exactly what
@@ -48,6 +53,7 @@ from quicnproto.wire import (
 )
 
 MAX_GROUP_ID_SIZE = 255  # RFC 9420 §8.1 puts no bound; the node picks one
+MAX_U32 = 2**32 - 1  # FetchResponse.expiredCount is a UInt32
 
 
 class _Waiters:
@@ -157,10 +163,10 @@ class DeliveryService:
                 waiters = self._waiters[request.recipient_key] = _Waiters()
             waiters.count += 1
             try:
-                found = await self.store.fetch(
+                page = await self.store.fetch_page(
                     request.recipient_key, request.after_seq, limit, self.config.fetch_max_bytes
                 )
-                if found or trio.current_time() >= deadline:
+                if page.messages or trio.current_time() >= deadline:
                     break
                 with trio.move_on_at(deadline):
                     await waiters.event.wait()
@@ -170,8 +176,11 @@ class DeliveryService:
                     del self._waiters[request.recipient_key]
         return Fetched(
             messages=tuple(
-                QueuedMessage(seq=m.seq, message_id=m.message_id, payload=m.payload) for m in found
-            )
+                QueuedMessage(seq=m.seq, message_id=m.message_id, payload=m.payload)
+                for m in page.messages
+            ),
+            expired_count=min(page.expired_count, MAX_U32),
+            expired_up_to_seq=page.expired_up_to,
         )
 
     async def ack(self, state: MutableMapping[str, Any], request: Ack) -> Acked:

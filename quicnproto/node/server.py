@@ -27,7 +27,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from functools import partial
 from typing import Any
 
@@ -36,7 +36,7 @@ import trio
 from quicnproto import __version__
 from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode, ProtocolError, QuicnprotoError, StoreError
-from quicnproto.node.auth_service import AuthService
+from quicnproto.node.auth_service import AuthService, key_package_parses
 from quicnproto.node.delivery_service import DeliveryService
 from quicnproto.node.store import RequestRefused, StoreLimits, ThreadedStore, open_sqlite_store
 from quicnproto.transport.frames import read_frame, write_frame
@@ -65,7 +65,13 @@ from quicnproto.wire import (
 logger = logging.getLogger("quicnproto.node")
 
 PURGE_INTERVAL = 3600.0
-"""Seconds between sweeps of expired idempotency records."""
+"""Seconds between sweeps of expired idempotency records and expired messages."""
+
+GIL_SWITCH_INTERVAL = 0.0005
+"""Seconds the interpreter lets one thread run before handing the GIL to a waiting one (Python's
+default is 5 ms). The store runs SQLite in worker threads, and each statement ends by taking
+the GIL back: while the event loop is busy that wait was the full default interval, so under
+load a group commit of a few enqueues took tens of milliseconds. Only ever lowered."""
 
 _REQUEST_KINDS = {
     Ping: "ping",
@@ -284,15 +290,21 @@ class Node:
     ) -> None:
         await write_frame(stream, encode_answer(request_id, answer), end_stream=True)
 
+    async def purge_once(self) -> None:
+        """Forget old idempotency records and delete expired messages (VALIDATION SRV-DEL-07;
+        their loss shows in the recipients' next fetches). Never raises a store failure."""
+        try:
+            removed = await self.store.purge()
+            expired = await self.store.expire_messages()
+            log_event(logging.INFO, "purged", records=removed, expired=expired)
+        except StoreError:
+            log_event(logging.ERROR, "purge_failed")
+
     async def purge_loop(self) -> None:
-        """Forget old idempotency records once per :data:`PURGE_INTERVAL`."""
+        """:meth:`purge_once` every :data:`PURGE_INTERVAL` seconds."""
         while True:
             await trio.sleep(PURGE_INTERVAL)
-            try:
-                removed = await self.store.purge()
-                log_event(logging.INFO, "purged", records=removed)
-            except StoreError:
-                log_event(logging.ERROR, "purge_failed")
+            await self.purge_once()
 
 
 def transport_limits(config: NodeConfig) -> TransportLimits:
@@ -314,20 +326,27 @@ def _prepare_files(config: NodeConfig) -> tuple[bytes, bytes]:
 
 
 async def serve(
-    config: NodeConfig, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+    config: NodeConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a node until cancelled.
 
     Creates the data directory, writes a self-signed certificate and key there on first start
     (if missing), opens (and migrates) the SQLite store, then listens for QUIC connections.
+    Lowers the process's GIL switch interval to :data:`GIL_SWITCH_INTERVAL` if it is larger.
+    Store rows that fail validation at open are quarantined and counted in a
+    ``store_quarantined`` log event (count only; VALIDATION SRV-CR-05).
 
     Args:
         config: what to bind, where the files live, and the limits.
+        clock: the store's wall clock (enqueue times and message expiry; tests inject one).
         task_status: receives the bound ``(host, port)`` once the node accepts connections.
 
     Raises:
         ConfigError: bad configuration or certificate files.
-        StoreError: the database cannot be opened.
+        StoreError: the database cannot be opened, or SQLite reports it corrupt.
         OSError: the socket cannot be bound.
 
     Cancellation:
@@ -339,16 +358,30 @@ async def serve(
         The UDP socket belongs to the transport; the store's connections are closed on exit.
     """
     config.validate()
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     cert, key = await trio.to_thread.run_sync(_prepare_files, config)
     limits = StoreLimits(
         queue_max_messages=config.queue_max_messages,
         queue_max_bytes=config.queue_max_bytes,
         key_packages_per_identity=config.key_packages_per_identity,
         dedupe_retention=config.dedupe_retention,
+        message_ttl=config.message_ttl,
+        max_payload_size=config.max_payload_size,
+        max_key_package_size=config.max_key_package_size,
     )
     store = await trio.to_thread.run_sync(
-        partial(open_sqlite_store, config.db_path, limits, threads=config.store_threads)
+        partial(
+            open_sqlite_store,
+            config.db_path,
+            limits,
+            threads=config.store_threads,
+            clock=clock,
+            key_package_check=key_package_parses,
+        )
     )
+    if store.quarantined:
+        log_event(logging.WARNING, "store_quarantined", count=store.quarantined)
     node = Node(config, store, certificate=cert)
     try:
         async with trio.open_nursery() as nursery:

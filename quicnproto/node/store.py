@@ -17,14 +17,31 @@ Two layers:
 Schema changes are migrations keyed by ``PRAGMA user_version``: a database newer than this code is
 refused with :class:`StoreError` rather than misread.
 
+Opening a store first runs ``PRAGMA quick_check``: a file SQLite itself finds corrupt is refused
+with :class:`StoreError` rather than served. Then rows that SQLite can read but that break this
+code's invariants (a payload of the wrong type or too large, a sequence number outside its queue,
+a KeyPackage that no longer parses, ...) are moved, values intact, into the quarantine tables in
+one transaction, and the node starts without them; :attr:`SQLiteBackend.quarantined` counts them
+(VALIDATION SRV-CR-05). A quarantined message is reported to its recipient like an expired one.
+
+Queued messages expire ``StoreLimits.message_ttl`` seconds after they were enqueued (VALIDATION
+SRV-DEL-07). An expired message is never served, is deleted by :meth:`SQLiteBackend.expire_messages`
+(or to make room in a full queue), and its sequence number is never reused. Expiry is not silent:
+every sequence number of a queue up to ``last_seq`` was given to exactly one message, and
+acknowledgements delete only at or below ``acked_up_to``, so a sequence number above both the
+reader's cursor and ``acked_up_to`` with no live message is a lost one; :meth:`SQLiteBackend.fetch_page`
+reports how many there are (and the highest) up to where its page reaches.
+
 Tables::
 
-    queues(recipient, last_seq, count, bytes)        one row per recipient ever enqueued to
+    queues(recipient, last_seq, count, bytes, acked_up_to)  one row per recipient ever enqueued to
     messages(recipient, seq, message_id, payload)    unacknowledged messages, seq > 0 increasing
     sent(sender, message_id, digest, seqs)           idempotency record of every enqueue
     commits(group_id, epoch, sender, message_id)     first Commit per (group, epoch), forever
     key_packages(identity, ref, init_key, package, ...)  the KeyPackage directory
     consumed_key_packages(ref, init_key)             handed out, never accepted again
+    quarantine(source, source_rowid, reason, ...)     rows moved aside at open (SRV-CR-05)
+    quarantine_values(quarantine_id, name, value)     their column values, exactly as stored
 
 Contract: methods raise :class:`StoreError` for SQLite failures (including a full disk, which
 callers treat as retryable) and :class:`RequestRefused` for requests the data forbids (quota,
@@ -57,6 +74,9 @@ MAX_BATCH = 256
 
 MAX_SQL_INT = 2**63 - 1
 """SQLite integers are signed 64-bit; larger client values are clamped to this."""
+
+MAX_STORED_ID_SIZE = 255
+"""Longest message id or KeyPackageRef a valid row holds (the node accepts far less)."""
 
 
 class RequestRefused(QuicnprotoError):
@@ -126,13 +146,37 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class FetchedPage:
+    """One fetch answer: live messages in order, and the messages lost before this page's end.
+
+    Attributes:
+        messages: live messages with ``seq > after_seq``, oldest first.
+        expired_count: messages with ``after_seq < seq <= end`` that expired (or were
+            quarantined) and will never be delivered, where ``end`` is the last returned seq
+            when the page was cut short, else the queue's last seq.
+        expired_up_to: the highest such seq (0 when ``expired_count`` is 0). A reader may move
+            its cursor to ``max(messages[-1].seq, expired_up_to)``.
+    """
+
+    messages: tuple[StoredMessage, ...]
+    expired_count: int = 0
+    expired_up_to: int = 0
+
+
+@dataclass(frozen=True)
 class StoreLimits:
-    """The quotas the store enforces inside its transactions."""
+    """The quotas the store enforces inside its transactions, and what a valid row holds."""
 
     queue_max_messages: int = 10_000
     queue_max_bytes: int = 100 * 1024 * 1024
     key_packages_per_identity: int = 200
     dedupe_retention: float = 7 * 24 * 3600.0
+    message_ttl: float = 31 * 24 * 3600.0
+    """Seconds after its enqueue a message expires (VALIDATION SRV-DEL-07)."""
+    max_payload_size: int = 4 * 1024 * 1024
+    """Largest payload a valid message row holds; larger rows are quarantined at open."""
+    max_key_package_size: int = 64 * 1024
+    """Largest package a valid KeyPackage row holds; larger rows are quarantined at open."""
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -193,6 +237,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE consumed_key_packages ADD COLUMN init_key BLOB",
         "CREATE INDEX consumed_key_packages_by_init_key ON consumed_key_packages(init_key)",
     ),
+    # user_version 3: message expiry reported as a gap (SRV-DEL-07) and quarantine (SRV-CR-05).
+    # Up to version 2 only acknowledgements deleted messages, and they delete a prefix, so a
+    # queue's acknowledged point is just below its oldest message (or its last seq when empty).
+    (
+        "ALTER TABLE queues ADD COLUMN acked_up_to INTEGER NOT NULL DEFAULT 0",
+        """UPDATE queues SET acked_up_to = COALESCE(
+            (SELECT MIN(m.seq) - 1 FROM messages m WHERE m.recipient = queues.recipient),
+            last_seq
+        )""",
+        "CREATE INDEX messages_by_age ON messages(enqueued_at)",
+        """CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_rowid INTEGER,
+            reason TEXT NOT NULL,
+            quarantined_at REAL NOT NULL
+        )""",
+        # ``value`` has no declared type, so SQLite stores each value exactly as it was.
+        """CREATE TABLE quarantine_values (
+            quarantine_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            value,
+            PRIMARY KEY (quarantine_id, name)
+        )""",
+    ),
 )
 """Schema migrations; entry ``i`` takes the database from ``user_version`` i to i + 1."""
 
@@ -230,8 +299,17 @@ class Backend(Protocol):
     ) -> tuple[int, ...]: ...
 
     def fetch(
-        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+        self,
+        recipient: bytes,
+        after_seq: int,
+        limit: int,
+        max_bytes: int | None = None,
+        now: float | None = None,
     ) -> list[StoredMessage]: ...
+
+    def fetch_page(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None, now: float
+    ) -> FetchedPage: ...
 
     def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
 
@@ -254,6 +332,8 @@ class Backend(Protocol):
 
     def purge(self, now: float) -> int: ...
 
+    def expire_messages(self, now: float) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -263,14 +343,25 @@ class SQLiteBackend:
     Args:
         path: the database file; created with its schema when missing.
         limits: quotas enforced inside transactions.
+        key_package_check: whether a stored KeyPackage still parses; rows it rejects are
+            quarantined at open (the node passes an ``mls`` decoder; None checks columns only).
 
     Raises:
-        StoreError: the file cannot be opened, or its schema is newer than this code.
+        StoreError: the file cannot be opened, SQLite reports it corrupt (``quick_check``), or
+            its schema is newer than this code.
     """
 
-    def __init__(self, path: Path | str, limits: StoreLimits | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        limits: StoreLimits | None = None,
+        *,
+        key_package_check: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.limits = limits or StoreLimits()
+        self.quarantined = 0
+        """Rows moved to quarantine when this store was opened (VALIDATION SRV-CR-05)."""
         self._pool: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -283,7 +374,9 @@ class SQLiteBackend:
             conn = self._acquire()
             try:
                 _switch_to_wal(conn)
+                self._quick_check(conn)
                 self._migrate(conn)
+                self.quarantined = self._quarantine_bad_rows(conn, key_package_check)
             finally:
                 self._release(conn)
 
@@ -450,6 +543,114 @@ class SQLiteBackend:
                 raise
             conn.execute("COMMIT")
 
+    def _quick_check(self, conn: sqlite3.Connection) -> None:
+        """Refuse a file SQLite itself reports corrupt (``PRAGMA quick_check``)."""
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"database is corrupt: quick_check failed: {exc}") from exc
+        if rows != [("ok",)]:
+            problem = str(rows[0][0]) if rows else "no answer"
+            raise StoreError(
+                f"database is corrupt: quick_check reported {len(rows)} problem(s),"
+                f" first: {problem[:200]}"
+            )
+
+    def _quarantine_bad_rows(
+        self, conn: sqlite3.Connection, key_package_check: Callable[[bytes], bool] | None
+    ) -> int:
+        """Move rows that break the store's invariants into the quarantine tables; returns how
+        many moved. One write transaction; values are copied by SQL, never read into Python
+        (a payload is never logged or decoded)."""
+        limits = self.limits
+        message_rules = (
+            ("recipient", "typeof(recipient) != 'blob' OR length(recipient) = 0"),
+            (
+                "seq",
+                "typeof(seq) != 'integer' OR seq < 1 OR seq > COALESCE((SELECT q.last_seq"
+                " FROM queues q WHERE q.recipient = messages.recipient), 0)",
+            ),
+            (
+                "message_id",
+                "typeof(message_id) != 'blob' OR length(message_id) = 0"
+                f" OR length(message_id) > {MAX_STORED_ID_SIZE}",
+            ),
+            (
+                "payload",
+                f"typeof(payload) != 'blob' OR length(payload) > {int(limits.max_payload_size)}",
+            ),
+            ("enqueued_at", "typeof(enqueued_at) NOT IN ('integer', 'real')"),
+        )
+        key_package_rules = (
+            ("identity", "typeof(identity) != 'blob' OR length(identity) = 0"),
+            (
+                "ref",
+                f"typeof(ref) != 'blob' OR length(ref) = 0 OR length(ref) > {MAX_STORED_ID_SIZE}",
+            ),
+            (
+                "package",
+                "typeof(package) != 'blob' OR length(package) = 0"
+                f" OR length(package) > {int(limits.max_key_package_size)}",
+            ),
+            ("last_resort", "typeof(last_resort) != 'integer' OR last_resort NOT IN (0, 1)"),
+            ("not_after", "typeof(not_after) != 'integer'"),
+            ("init_key", "init_key IS NOT NULL AND typeof(init_key) != 'blob'"),
+        )
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            bad: dict[tuple[str, int], str] = {}
+            checks = (("messages", message_rules), ("key_packages", key_package_rules))
+            # Table names, columns and conditions below are this module's constants.
+            for table, rules in checks:
+                for column, condition in rules:
+                    query = f"SELECT rowid FROM {table} WHERE {condition}"  # noqa: S608
+                    for (rowid,) in conn.execute(query):
+                        bad.setdefault((table, int(rowid)), f"{table}.{column}")
+            if key_package_check is not None:
+                rows = conn.execute("SELECT rowid, package FROM key_packages").fetchall()
+                for rowid, package in rows:
+                    key = ("key_packages", int(rowid))
+                    if key not in bad and not key_package_check(bytes(package)):
+                        bad[key] = "key_packages.package does not parse"
+            columns = {
+                table: [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")]
+                for table in ("messages", "key_packages")
+            }
+            for (table, rowid), reason in sorted(bad.items()):
+                qid = conn.execute(
+                    "INSERT INTO quarantine (source, source_rowid, reason, quarantined_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (table, rowid, reason, now),
+                ).lastrowid
+                for name in columns[table]:
+                    copy = (
+                        "INSERT INTO quarantine_values (quarantine_id, name, value) SELECT ?, ?, "
+                    )
+                    copy += f'"{name}" FROM {table} WHERE rowid = ?'
+                    conn.execute(copy, (qid, name, rowid))
+                conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))  # noqa: S608
+            if any(table == "messages" for table, _ in bad):
+                # Queue totals follow the rows that remain (quota accounting stays exact).
+                conn.execute(
+                    "UPDATE queues SET"
+                    " count = (SELECT COUNT(*) FROM messages m WHERE m.recipient = queues.recipient),"
+                    " bytes = (SELECT COALESCE(SUM(LENGTH(m.payload)), 0) FROM messages m"
+                    " WHERE m.recipient = queues.recipient)"
+                )
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return len(bad)
+
+    def quarantined_rows(self) -> list[tuple[str, str]]:
+        """``(source table, reason)`` of every quarantined row, oldest first (no values)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT source, reason FROM quarantine ORDER BY id").fetchall()
+        return [(str(source), str(reason)) for source, reason in rows]
+
     def schema_version(self) -> int:
         """The database's ``user_version``."""
         with self._read() as conn:
@@ -525,10 +726,12 @@ class SQLiteBackend:
                     "SELECT last_seq, count, bytes FROM queues WHERE recipient = ?",
                     (recipient,),
                 ).fetchone()
-                if (
-                    count + 1 > self.limits.queue_max_messages
-                    or used + size > self.limits.queue_max_bytes
-                ):
+                if self._over_quota(count, used, size) and self._expire_queue(conn, recipient, now):
+                    # Expired messages no longer count against the quota (SRV-DEL-07).
+                    count, used = conn.execute(
+                        "SELECT count, bytes FROM queues WHERE recipient = ?", (recipient,)
+                    ).fetchone()
+                if self._over_quota(count, used, size):
                     raise RequestRefused(ErrorCode.QUOTA_EXCEEDED, "recipient queue full")
                 seq = last_seq + 1
                 conn.execute(
@@ -551,37 +754,114 @@ class SQLiteBackend:
 
         return self._transact(op)
 
-    def fetch(
-        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
-    ) -> list[StoredMessage]:
-        """Up to ``limit`` messages with ``seq > after_seq``, oldest first; deletes nothing.
+    def _over_quota(self, count: int, used: int, size: int) -> bool:
+        return (
+            count + 1 > self.limits.queue_max_messages or used + size > self.limits.queue_max_bytes
+        )
 
-        With ``max_bytes``, stops before the payloads would exceed it, but always returns the
-        first message there is (so any message can be fetched, and an answer stays bounded).
+    def _expire_queue(self, conn: sqlite3.Connection, recipient: bytes, now: float) -> int:
+        """Delete ``recipient``'s expired messages inside the caller's transaction."""
+        cutoff = now - self.limits.message_ttl
+        count, used = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
+            " WHERE recipient = ? AND enqueued_at <= ?",
+            (recipient, cutoff),
+        ).fetchone()
+        if count:
+            conn.execute(
+                "DELETE FROM messages WHERE recipient = ? AND enqueued_at <= ?", (recipient, cutoff)
+            )
+            conn.execute(
+                "UPDATE queues SET count = count - ?, bytes = bytes - ? WHERE recipient = ?",
+                (count, used, recipient),
+            )
+        return int(count)
+
+    def fetch(
+        self,
+        recipient: bytes,
+        after_seq: int,
+        limit: int,
+        max_bytes: int | None = None,
+        now: float | None = None,
+    ) -> list[StoredMessage]:
+        """The messages of :meth:`fetch_page` (expiry applies only when ``now`` is given)."""
+        return list(
+            self.fetch_page(
+                recipient, after_seq, limit, max_bytes, float("-inf") if now is None else now
+            ).messages
+        )
+
+    def fetch_page(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None, now: float
+    ) -> FetchedPage:
+        """Up to ``limit`` live messages with ``seq > after_seq``, oldest first, and the gap of
+        expired ones before the page's end (see :class:`FetchedPage`); deletes nothing.
+
+        Messages enqueued ``message_ttl`` or more seconds before ``now`` are never returned
+        (VALIDATION SRV-DEL-07). With ``max_bytes``, stops before the payloads would exceed it,
+        but always returns the first message there is (so any message can be fetched, and an
+        answer stays bounded). One read transaction, so the queue's counters and its messages
+        are read at the same instant.
         """
+        after = min(after_seq, MAX_SQL_INT)
+        cutoff = now - self.limits.message_ttl
         found: list[StoredMessage] = []
         used = 0
+        cut_short = False
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT seq, message_id, payload FROM messages"
-                " WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (recipient, min(after_seq, MAX_SQL_INT), limit),
-            )
+            conn.execute("BEGIN")
             try:
-                for seq, message_id, payload in rows:
-                    used += len(payload)
-                    if found and max_bytes is not None and used > max_bytes:
-                        break
-                    found.append(StoredMessage(int(seq), bytes(message_id), bytes(payload)))
+                queue = conn.execute(
+                    "SELECT last_seq, acked_up_to FROM queues WHERE recipient = ?", (recipient,)
+                ).fetchone()
+                if queue is None:
+                    return FetchedPage(())
+                rows = conn.execute(
+                    "SELECT seq, message_id, payload FROM messages"
+                    " WHERE recipient = ? AND seq > ? AND enqueued_at > ? ORDER BY seq LIMIT ?",
+                    (recipient, after, cutoff, limit + 1),
+                )
+                try:
+                    for seq, message_id, payload in rows:
+                        used += len(payload)
+                        if len(found) >= limit or (
+                            found and max_bytes is not None and used > max_bytes
+                        ):
+                            cut_short = True
+                            break
+                        found.append(StoredMessage(int(seq), bytes(message_id), bytes(payload)))
+                finally:
+                    rows.close()  # end the read now, not when the pooled connection is reused
             finally:
-                rows.close()  # end the read now, not when the pooled connection is reused
-        return found
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        last_seq, acked_up_to = int(queue[0]), int(queue[1])
+        # Every seq in (low, end] went to one message; one neither returned nor acknowledged
+        # is lost (expired, or quarantined as corrupt).
+        low = max(after, acked_up_to)
+        end = (found[-1].seq if found else low) if cut_short else last_seq
+        returned = {m.seq for m in found if m.seq > low}
+        missing = max(0, end - low - len(returned))
+        highest = 0
+        if missing:
+            highest = end
+            while highest in returned:
+                highest -= 1
+        return FetchedPage(tuple(found), missing, highest)
 
     def ack(self, recipient: bytes, up_to_seq: int) -> int:
         """Delete every message with ``seq <= up_to_seq``; returns how many went."""
         up_to = min(up_to_seq, MAX_SQL_INT)
 
         def op(conn: sqlite3.Connection) -> int:
+            # Remember the acknowledged point (never past the last seq given out), so a gap
+            # below it is not reported as lost (SRV-DEL-07).
+            conn.execute(
+                "UPDATE queues SET acked_up_to = MAX(acked_up_to, MIN(?, last_seq))"
+                " WHERE recipient = ?",
+                (up_to, recipient),
+            )
             count, used = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
                 " WHERE recipient = ? AND seq <= ?",
@@ -741,6 +1021,31 @@ class SQLiteBackend:
 
         return self._transact(op)
 
+    def expire_messages(self, now: float) -> int:
+        """Delete every message enqueued ``message_ttl`` or more seconds before ``now``;
+        returns how many went (VALIDATION SRV-DEL-07). Queues keep their ``last_seq``, so
+        sequence numbers are never reused, and the loss shows in later fetches."""
+        cutoff = now - self.limits.message_ttl
+
+        def op(conn: sqlite3.Connection) -> int:
+            per_queue = conn.execute(
+                "SELECT recipient, COUNT(*), COALESCE(SUM(LENGTH(payload)), 0)"
+                " FROM messages INDEXED BY messages_by_age"
+                " WHERE enqueued_at <= ? GROUP BY recipient",
+                (cutoff,),
+            ).fetchall()
+            if not per_queue:
+                return 0
+            conn.execute("DELETE FROM messages WHERE enqueued_at <= ?", (cutoff,))
+            for recipient, count, used in per_queue:
+                conn.execute(
+                    "UPDATE queues SET count = count - ?, bytes = bytes - ? WHERE recipient = ?",
+                    (count, used, recipient),
+                )
+            return sum(int(count) for _, count, _ in per_queue)
+
+        return self._transact(op)
+
 
 class Store(Protocol):
     """The async store interface the node's services use."""
@@ -757,6 +1062,10 @@ class Store(Protocol):
     async def fetch(
         self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
     ) -> list[StoredMessage]: ...
+
+    async def fetch_page(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+    ) -> FetchedPage: ...
 
     async def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
 
@@ -777,6 +1086,8 @@ class Store(Protocol):
     async def count_key_packages(self, identity: bytes) -> int: ...
 
     async def purge(self) -> int: ...
+
+    async def expire_messages(self) -> int: ...
 
     async def aclose(self) -> None: ...
 
@@ -815,10 +1126,22 @@ class ThreadedStore:
             self.backend.enqueue, sender, recipients, payload, message_id, commit, self._clock()
         )
 
+    @property
+    def quarantined(self) -> int:
+        """Rows the backend quarantined when it was opened (0 when it does not say)."""
+        return int(getattr(self.backend, "quarantined", 0))
+
     async def fetch(
         self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
     ) -> list[StoredMessage]:
-        return await self._run(self.backend.fetch, recipient, after_seq, limit, max_bytes)
+        return list((await self.fetch_page(recipient, after_seq, limit, max_bytes)).messages)
+
+    async def fetch_page(
+        self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
+    ) -> FetchedPage:
+        return await self._run(
+            self.backend.fetch_page, recipient, after_seq, limit, max_bytes, self._clock()
+        )
 
     async def ack(self, recipient: bytes, up_to_seq: int) -> int:
         return await self._run(self.backend.ack, recipient, up_to_seq)
@@ -855,16 +1178,32 @@ class ThreadedStore:
     async def purge(self) -> int:
         return await self._run(self.backend.purge, self._clock())
 
+    async def expire_messages(self) -> int:
+        return await self._run(self.backend.expire_messages, self._clock())
+
     async def aclose(self) -> None:
         await self._run(self.backend.close)
 
 
 def open_sqlite_store(
-    path: Path | str, limits: StoreLimits | None = None, *, threads: int = 8
+    path: Path | str,
+    limits: StoreLimits | None = None,
+    *,
+    threads: int = 8,
+    clock: Callable[[], float] = time.time,
+    key_package_check: Callable[[bytes], bool] | None = None,
 ) -> ThreadedStore:
     """Open (creating and migrating if needed) a SQLite store for use from Trio.
 
+    Args:
+        path: the database file.
+        limits: quotas, message TTL and row validation bounds.
+        threads: worker threads the store may use at once.
+        clock: wall-clock seconds (enqueue times, expiry, KeyPackage lifetimes).
+        key_package_check: see :class:`SQLiteBackend`.
+
     Raises:
-        StoreError: the database cannot be opened or is from a newer version.
+        StoreError: the database cannot be opened, is corrupt, or is from a newer version.
     """
-    return ThreadedStore(SQLiteBackend(path, limits), threads=threads)
+    backend = SQLiteBackend(path, limits, key_package_check=key_package_check)
+    return ThreadedStore(backend, threads=threads, clock=clock)

@@ -61,7 +61,9 @@ async def _read_one(stream: FrameStream, decoder: FrameDecoder) -> bytes:
         frame = decoder.next_frame()
         if frame is not None:
             if not waited:
-                await trio.lowlevel.checkpoint()
+                # A cancellation point, without a scheduling round trip: a handler reading
+                # the request it was started for has only just been scheduled.
+                await trio.lowlevel.checkpoint_if_cancelled()
             return frame
         want = min(_READ_CHUNK, decoder.next_read_size())
         data = receive_nowait(want) if receive_nowait is not None else None

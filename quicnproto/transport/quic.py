@@ -17,6 +17,12 @@
     by the application are coalesced through the timer task), then the connection's one timer
     task sleeps until get_timer() on Trio's clock and calls handle_timer(now)
 
+ACKs (RFC 9000 §13.2): a pending ACK rides in the next packet that carries application data,
+waits at most ``_ACK_DELAY`` otherwise, and goes out at once after two full-size datagrams'
+worth of bytes; so a request/response exchange costs two packets, not four. The timer task's
+deadline is moved in place when the timer moves earlier, and the watchdog is woken only when a
+keep-alive PING becomes due earlier than it planned, not for every stream.
+
 aioquic grants flow-control credit as soon as it hands data to us and raises the peer's stream
 limit by itself, so the limits that matter are enforced here (VALIDATION.md SRV-Q-01..03):
 concurrently open peer-initiated streams per connection (beyond: reset), connections per source
@@ -27,9 +33,10 @@ connection idle time (no open stream) and age, handshake time. No session ticket
 (SRV-Q-04); unknown versions get Version Negotiation. While a stream is open both ends send
 PINGs every ``idle_timeout / 3`` so a long poll is not mistaken for an idle connection.
 
-aioquic offers no public accessor for two things the glue needs, so exactly two helpers read
-its internals: :func:`_unacknowledged_bytes` (send backpressure) and
-:func:`_peer_certificate_der` (the pin check; it fails closed).
+aioquic offers no public accessor for a few things the glue needs, so exactly four helpers touch
+its internals: :func:`_unacknowledged_bytes` (send backpressure),
+:func:`_peer_certificate_der` (the pin check; it fails closed), :func:`_ack_with_data` and
+:func:`_set_ack_delay` (ACK timing; both do nothing if the internals change shape).
 
 Contract: a handler's exception resets its stream and is logged; it never stops the server.
 Errors raised to the application are :class:`~quicnproto.errors.TransportError` and its
@@ -1457,7 +1464,12 @@ class QuicClient:
         if conn.closing:
             raise conn.close_error or TransportError("connection closed")
         assert conn.client_slots is not None
-        await conn.client_slots.acquire()
+        try:
+            # A free slot costs no scheduling round trip (the write that follows yields).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            conn.client_slots.acquire_nowait()
+        except trio.WouldBlock:
+            await conn.client_slots.acquire()
         if conn.closing:
             conn.client_slots.release()
             raise conn.close_error or TransportError("connection closed")

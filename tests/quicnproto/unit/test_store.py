@@ -340,11 +340,15 @@ def test_group_commit_rolls_back_only_the_refused_operation(tmp_path: Path) -> N
 
     b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_messages=1))
     ok = _PendingWrite(
-        lambda conn: conn.execute("INSERT INTO queues VALUES (?, 5, 0, 0)", (ALICE,))
+        lambda conn: conn.execute(
+            "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 5, 0, 0)", (ALICE,)
+        )
     )
 
     def refused(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO queues VALUES (?, 9, 0, 0)", (BOB,))
+        conn.execute(
+            "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 9, 0, 0)", (BOB,)
+        )
         raise RequestRefused(ErrorCode.QUOTA_EXCEEDED)
 
     bad = _PendingWrite(refused)
@@ -364,7 +368,9 @@ def test_group_commit_failure_fails_the_whole_batch(tmp_path: Path) -> None:
 
     b = SQLiteBackend(tmp_path / "n.db")
     first = _PendingWrite(
-        lambda conn: conn.execute("INSERT INTO queues VALUES (?, 1, 0, 0)", (ALICE,))
+        lambda conn: conn.execute(
+            "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 1, 0, 0)", (ALICE,)
+        )
     )
 
     def breaker_op(conn: sqlite3.Connection) -> None:
@@ -406,10 +412,12 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
         " VALUES (?, ?, ?, 0, ?, ?)",
         (ALICE, b"old-ref", b"old-kp", int(NOW) + 100, NOW),
     )
-    conn.execute("INSERT INTO queues VALUES (?, 4, 0, 0)", (BOB,))
+    conn.execute(
+        "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 4, 0, 0)", (BOB,)
+    )
     conn.close()
     b = SQLiteBackend(path)
-    assert b.schema_version() == SCHEMA_VERSION == 2
+    assert b.schema_version() == SCHEMA_VERSION == 3
     # Old rows (init_key NULL) coexist with new ones and are still served.
     b.add_key_package(ALICE, b"new-ref", b"new-kp", False, int(NOW) + 100, NOW, b"init")
     assert b.claim_key_package(ALICE, NOW) == (b"old-kp", False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from quicnproto.errors import ErrorCode, ProtocolError
@@ -76,6 +78,11 @@ ANSWERS = [
             QueuedMessage(seq=1, message_id=b"a", payload=b"one"),
             QueuedMessage(seq=9, message_id=b"b", payload=b""),
         )
+    ),
+    Fetched(
+        messages=(QueuedMessage(seq=9, message_id=b"b", payload=b"x"),),
+        expired_count=2**32 - 1,
+        expired_up_to_seq=2**64 - 1,
     ),
     Acked(removed=4),
     QueueCount(count=0),
@@ -184,3 +191,47 @@ def test_reprs_hide_payloads_and_signatures() -> None:
         QueuedMessage(seq=1, message_id=b"m", payload=secret),
     ):
         assert "TOP-SECRET" not in repr(value)
+
+
+OLD_FETCH_ANSWER = """
+import sys, capnp
+env = capnp.load(sys.argv[1] + "/envelope.capnp", imports=[sys.argv[1]]).Envelope
+msg = env.new_message(requestId=5)
+msg.init("response").init("fetch").init("messages", 1)[0].seq = 7
+sys.stdout.write(bytes(msg.to_bytes()).hex())
+"""
+
+
+def test_fetch_answer_from_a_node_before_the_gap_fields_decodes_as_no_gap(
+    tmp_path: Path,
+) -> None:
+    # The schema as it was before FetchResponse.expiredCount/expiredUpToSeq (@1, @2) were
+    # added: its struct has no data section at all. Built in another process, since one
+    # process cannot load two schemas with the same ids.
+    import subprocess
+    import sys
+
+    from quicnproto.wire import SCHEMA_DIR
+
+    for schema in SCHEMA_DIR.glob("*.capnp"):
+        text = schema.read_text()
+        if schema.name == "delivery.capnp":
+            start = text.index("struct FetchResponse {")
+            end = text.index("}", start)
+            text = (
+                text[:start]
+                + "struct FetchResponse {\n  messages @0 :List(QueuedMessage);\n"
+                + text[end:]
+            )
+        (tmp_path / schema.name).write_text(text)
+    out = subprocess.run(
+        [sys.executable, "-c", OLD_FETCH_ANSWER, str(tmp_path)],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=60,
+    )
+    assert decode_answer(bytes.fromhex(out.stdout)) == (
+        5,
+        Fetched(messages=(QueuedMessage(seq=7, message_id=b"", payload=b""),)),
+    )
