@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, MutableMapping
@@ -319,9 +320,13 @@ def transport_limits(config: NodeConfig) -> TransportLimits:
 
 
 def _prepare_files(config: NodeConfig) -> tuple[bytes, bytes]:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    """Creates the data directory (0700) and an empty database file (0600) if missing, so
+    SQLite's journal files inherit owner-only permissions; returns the certificate and key."""
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for path in (config.cert_path, config.key_path, config.db_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not config.db_path.exists():
+        os.close(os.open(config.db_path, os.O_CREAT | os.O_WRONLY, 0o600))
     return ensure_node_certificate(config.cert_path, config.key_path)
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sqlite3
+import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import trio
 
+from quicnproto.config import NodeConfig
 from quicnproto.errors import StoreError
 from quicnproto.node.server import configure_logging, serve
 from quicnproto.node.store import SQLiteBackend
@@ -149,3 +151,15 @@ async def test_node_refuses_to_start_on_a_store_sqlite_reports_corrupt(tmp_path:
     with pytest.raises(StoreError) as info:
         await serve(config)
     assert "corrupt" in str(info.value)
+
+
+async def test_new_node_files_are_owner_only(tmp_path: Path) -> None:
+    config = NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "fresh")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve, config)
+        nursery.cancel_scope.cancel()
+    assert stat.S_IMODE((tmp_path / "fresh").stat().st_mode) == 0o700
+    assert stat.S_IMODE(config.db_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.key_path.stat().st_mode) == 0o600
+    for journal in config.db_path.parent.glob(config.db_path.name + "-*"):
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600, journal.name
