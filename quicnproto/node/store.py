@@ -50,6 +50,7 @@ stale commit, reused id); nothing else.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -125,7 +126,7 @@ def _switch_to_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
 class _PendingWrite:
     """One write operation waiting for (or done by) a group commit."""
 
-    __slots__ = ("op", "result", "error", "done", "wake")
+    __slots__ = ("op", "result", "error", "done", "wake", "task", "token")
 
     def __init__(self, op: Callable[[sqlite3.Connection], Any]) -> None:
         self.op = op
@@ -134,6 +135,9 @@ class _PendingWrite:
         self.done = False
         self.wake = threading.Event()
         """Set when the operation is done, or when its caller should try to lead a batch."""
+        self.task: trio.lowlevel.Task | None = None
+        self.token: trio.lowlevel.TrioToken | None = None
+        """The Trio caller to reschedule once the writer thread is done (see :class:`_Writer`)."""
 
 
 @dataclass(frozen=True)
@@ -689,6 +693,20 @@ class SQLiteBackend:
                 won this epoch or a later one), QUOTA_EXCEEDED (some recipient's queue is full).
             StoreError: SQLite failed; nothing was stored.
         """
+        return self._transact(
+            self._enqueue_op(sender, recipients, payload, message_id, commit, now)
+        )
+
+    def _enqueue_op(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None,
+        now: float,
+    ) -> Callable[[sqlite3.Connection], tuple[int, ...]]:
+        """The write operation of :meth:`enqueue` (run by a group commit)."""
         digest = enqueue_digest(recipients, payload, commit)
 
         def op(conn: sqlite3.Connection) -> tuple[int, ...]:
@@ -752,7 +770,7 @@ class SQLiteBackend:
             )
             return tuple(seqs)
 
-        return self._transact(op)
+        return op
 
     def _over_quota(self, count: int, used: int, size: int) -> bool:
         return (
@@ -852,6 +870,10 @@ class SQLiteBackend:
 
     def ack(self, recipient: bytes, up_to_seq: int) -> int:
         """Delete every message with ``seq <= up_to_seq``; returns how many went."""
+        return self._transact(self._ack_op(recipient, up_to_seq))
+
+    def _ack_op(self, recipient: bytes, up_to_seq: int) -> Callable[[sqlite3.Connection], int]:
+        """The write operation of :meth:`ack` (run by a group commit)."""
         up_to = min(up_to_seq, MAX_SQL_INT)
 
         def op(conn: sqlite3.Connection) -> int:
@@ -877,7 +899,7 @@ class SQLiteBackend:
                 )
             return int(count)
 
-        return self._transact(op)
+        return op
 
     def count_queue(self, recipient: bytes) -> int:
         """Messages waiting for ``recipient``."""
@@ -910,6 +932,21 @@ class SQLiteBackend:
                 identity), QUOTA_EXCEEDED (too many stored for this identity).
             StoreError: SQLite failed.
         """
+        return self._transact(
+            self._add_key_package_op(identity, ref, package, last_resort, not_after, now, init_key)
+        )
+
+    def _add_key_package_op(
+        self,
+        identity: bytes,
+        ref: bytes,
+        package: bytes,
+        last_resort: bool,
+        not_after: int,
+        now: float,
+        init_key: bytes | None = None,
+    ) -> Callable[[sqlite3.Connection], None]:
+        """The write operation of :meth:`add_key_package` (run by a group commit)."""
 
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM consumed_key_packages WHERE ref = ?", (ref,)).fetchone():
@@ -958,7 +995,7 @@ class SQLiteBackend:
                 ),
             )
 
-        return self._transact(op)
+        return op
 
     def claim_key_package(self, identity: bytes, now: float) -> tuple[bytes, bool] | None:
         """Hand out one unexpired KeyPackage of ``identity`` exactly once.
@@ -971,6 +1008,12 @@ class SQLiteBackend:
         Returns:
             ``(package, last_resort)``, or None when nothing is available.
         """
+        return self._transact(self._claim_key_package_op(identity, now))
+
+    def _claim_key_package_op(
+        self, identity: bytes, now: float
+    ) -> Callable[[sqlite3.Connection], tuple[bytes, bool] | None]:
+        """The write operation of :meth:`claim_key_package` (run by a group commit)."""
 
         def op(conn: sqlite3.Connection) -> tuple[bytes, bool] | None:
             conn.execute(
@@ -998,7 +1041,7 @@ class SQLiteBackend:
                 return bytes(row[0]), True
             return None
 
-        return self._transact(op)
+        return op
 
     def count_key_packages(self, identity: bytes, now: float) -> int:
         """Unexpired single-use KeyPackages left for ``identity``."""
@@ -1012,6 +1055,10 @@ class SQLiteBackend:
 
     def purge(self, now: float) -> int:
         """Forget idempotency records older than the retention; returns how many went."""
+        return self._transact(self._purge_op(now))
+
+    def _purge_op(self, now: float) -> Callable[[sqlite3.Connection], int]:
+        """The write operation of :meth:`purge` (run by a group commit)."""
 
         def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
@@ -1019,12 +1066,16 @@ class SQLiteBackend:
             )
             return int(cur.rowcount)
 
-        return self._transact(op)
+        return op
 
     def expire_messages(self, now: float) -> int:
         """Delete every message enqueued ``message_ttl`` or more seconds before ``now``;
         returns how many went (VALIDATION SRV-DEL-07). Queues keep their ``last_seq``, so
         sequence numbers are never reused, and the loss shows in later fetches."""
+        return self._transact(self._expire_messages_op(now))
+
+    def _expire_messages_op(self, now: float) -> Callable[[sqlite3.Connection], int]:
+        """The write operation of :meth:`expire_messages` (run by a group commit)."""
         cutoff = now - self.limits.message_ttl
 
         def op(conn: sqlite3.Connection) -> int:
@@ -1044,7 +1095,7 @@ class SQLiteBackend:
                 )
             return sum(int(count) for _, count, _ in per_queue)
 
-        return self._transact(op)
+        return op
 
 
 class Store(Protocol):
@@ -1092,8 +1143,93 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _Writer:
+    """One long-lived thread that runs a :class:`SQLiteBackend`'s writes for Trio callers.
+
+    Callers queue a :class:`_PendingWrite` and sleep; the thread takes everything queued (up to
+    :data:`MAX_BATCH`) as one group commit (:meth:`SQLiteBackend._run_batch`: one
+    ``BEGIN IMMEDIATE``, a ``SAVEPOINT`` per operation, one ``COMMIT`` and fsync), and only
+    after that ``COMMIT`` wakes the batch's callers, with one call into each Trio run. A batch
+    that commits while new writes arrive is followed at once by the next one, so the writes of
+    a busy node share their fsyncs, and no thread is started per operation.
+    """
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self._backend = backend
+        self._queue: collections.deque[_PendingWrite] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, item: _PendingWrite) -> None:
+        """Queue ``item``; its waker runs (in the writer thread) once it is done."""
+        with self._cond:
+            if self._stopping:
+                raise StoreError("store is closed")
+            self._queue.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="quicnproto-store-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Finish every queued write, then end the thread (blocks; call from a worker thread)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _loop(self) -> None:
+        backend = self._backend
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            try:
+                # The write lock also orders this batch with synchronous callers of the backend.
+                with backend._write_lock:
+                    backend._run_batch(batch)
+            except BaseException as exc:  # never leave a caller asleep
+                for item in batch:
+                    if not item.done:
+                        item.result, item.error, item.done = None, _store_error(exc), True
+            finally:
+                with backend._lock:
+                    if backend._pending:
+                        backend._pending[0].wake.set()
+            _wake_trio_callers(batch)
+
+
+def _wake_trio_callers(batch: list[_PendingWrite]) -> None:
+    """Reschedule the Trio task of every done item, with one ``run_sync_soon`` per Trio run."""
+    by_run: dict[trio.lowlevel.TrioToken, list[trio.lowlevel.Task]] = {}
+    for item in batch:
+        if item.token is not None and item.task is not None:
+            by_run.setdefault(item.token, []).append(item.task)
+    for token, tasks in by_run.items():
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(_reschedule_all, tasks)
+
+
+def _reschedule_all(tasks: list[trio.lowlevel.Task]) -> None:
+    for task in tasks:
+        trio.lowlevel.reschedule(task)
+
+
 class ThreadedStore:
-    """:class:`Store` over any synchronous :class:`Backend`, run in Trio worker threads.
+    """:class:`Store` over any synchronous :class:`Backend`, used from Trio.
+
+    Over a :class:`SQLiteBackend`, every write goes to one long-lived writer thread
+    (:class:`_Writer`, group commit), and reads, which are small indexed queries on their own
+    WAL read transaction, run directly on the calling thread. Any other backend runs each call
+    in a Trio worker thread (``trio.to_thread.run_sync``, bounded by ``threads``).
 
     Calls are not abandoned on cancellation: a transaction that started finishes (committed or
     rolled back) before the caller sees the cancellation, so the database never depends on where
@@ -1110,9 +1246,24 @@ class ThreadedStore:
         self.backend = backend
         self._limiter = trio.CapacityLimiter(threads)
         self._clock = clock
+        self._sqlite = backend if isinstance(backend, SQLiteBackend) else None
+        self._writer = _Writer(self._sqlite) if self._sqlite is not None else None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    async def _write(self, writer: _Writer, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` in the writer thread; returns after the ``COMMIT`` that holds it."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        item = _PendingWrite(op)
+        item.task = trio.lowlevel.current_task()
+        item.token = trio.lowlevel.current_trio_token()
+        writer.submit(item)
+        # Not abortable: a cancellation is delivered after the transaction ended.
+        await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+        if item.error is not None:
+            raise item.error
+        return cast(T, item.result)
 
     async def enqueue(
         self,
@@ -1122,6 +1273,11 @@ class ThreadedStore:
         message_id: bytes,
         commit: tuple[bytes, int] | None = None,
     ) -> tuple[int, ...]:
+        if self._sqlite is not None and self._writer is not None:
+            op = self._sqlite._enqueue_op(
+                sender, recipients, payload, message_id, commit, self._clock()
+            )
+            return await self._write(self._writer, op)
         return await self._run(
             self.backend.enqueue, sender, recipients, payload, message_id, commit, self._clock()
         )
@@ -1139,14 +1295,22 @@ class ThreadedStore:
     async def fetch_page(
         self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
     ) -> FetchedPage:
+        if self._sqlite is not None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return self._sqlite.fetch_page(recipient, after_seq, limit, max_bytes, self._clock())
         return await self._run(
             self.backend.fetch_page, recipient, after_seq, limit, max_bytes, self._clock()
         )
 
     async def ack(self, recipient: bytes, up_to_seq: int) -> int:
+        if self._sqlite is not None and self._writer is not None:
+            return await self._write(self._writer, self._sqlite._ack_op(recipient, up_to_seq))
         return await self._run(self.backend.ack, recipient, up_to_seq)
 
     async def count_queue(self, recipient: bytes) -> int:
+        if self._sqlite is not None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return self._sqlite.count_queue(recipient)
         return await self._run(self.backend.count_queue, recipient)
 
     async def add_key_package(
@@ -1158,6 +1322,12 @@ class ThreadedStore:
         not_after: int,
         init_key: bytes | None = None,
     ) -> None:
+        if self._sqlite is not None and self._writer is not None:
+            op = self._sqlite._add_key_package_op(
+                identity, ref, package, last_resort, not_after, self._clock(), init_key
+            )
+            await self._write(self._writer, op)
+            return
         await self._run(
             self.backend.add_key_package,
             identity,
@@ -1170,18 +1340,33 @@ class ThreadedStore:
         )
 
     async def claim_key_package(self, identity: bytes) -> tuple[bytes, bool] | None:
+        if self._sqlite is not None and self._writer is not None:
+            op = self._sqlite._claim_key_package_op(identity, self._clock())
+            return await self._write(self._writer, op)
         return await self._run(self.backend.claim_key_package, identity, self._clock())
 
     async def count_key_packages(self, identity: bytes) -> int:
+        if self._sqlite is not None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return self._sqlite.count_key_packages(identity, self._clock())
         return await self._run(self.backend.count_key_packages, identity, self._clock())
 
     async def purge(self) -> int:
+        if self._sqlite is not None and self._writer is not None:
+            return await self._write(self._writer, self._sqlite._purge_op(self._clock()))
         return await self._run(self.backend.purge, self._clock())
 
     async def expire_messages(self) -> int:
+        if self._sqlite is not None and self._writer is not None:
+            op = self._sqlite._expire_messages_op(self._clock())
+            return await self._write(self._writer, op)
         return await self._run(self.backend.expire_messages, self._clock())
 
     async def aclose(self) -> None:
+        if self._writer is not None:
+            # Queued writes finish (and their callers hear back) before the connections close.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._writer.stop)
         await self._run(self.backend.close)
 
 
