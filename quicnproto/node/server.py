@@ -70,9 +70,10 @@ PURGE_INTERVAL = 3600.0
 
 GIL_SWITCH_INTERVAL = 0.0005
 """Seconds the interpreter lets one thread run before handing the GIL to a waiting one (Python's
-default is 5 ms). The store runs SQLite in worker threads, and each statement ends by taking
-the GIL back: while the event loop is busy that wait was the full default interval, so under
-load a group commit of a few enqueues took tens of milliseconds. Only ever lowered."""
+default is 5 ms). The store's ``COMMIT`` (the fsync of a group commit) runs in a thread, which
+takes the GIL back after the fsync and again to wake the event loop: while the event loop is
+busy each of those waits can last the full interval, and every write of the batch waits with
+it. Only ever lowered."""
 
 _REQUEST_KINDS = {
     Ping: "ping",
@@ -356,7 +357,7 @@ async def serve(
 
     Cancellation:
         Cancelling the surrounding scope stops the listener, abandons in-flight requests (a
-        store transaction already running in a worker thread still commits or rolls back),
+        store transaction already started still commits or rolls back),
         and closes the store.
 
     Resource handling:

@@ -10,9 +10,14 @@ Two layers:
   write method returns only after the ``COMMIT`` that holds it, so its effect is on disk and
   survives ``kill -9``. Connections come from a small pool, one per call, created with
   ``check_same_thread=False``.
-* :class:`ThreadedStore` implements the async :class:`Store` interface the services use by
-  running a backend's methods in Trio worker threads (``trio.to_thread.run_sync``, bounded by a
-  ``CapacityLimiter``). Another backend only needs the methods of :class:`Backend`.
+* :class:`ThreadedStore` implements the async :class:`Store` interface the services use. Over a
+  :class:`SQLiteBackend`, reads (small indexed queries, each in its own WAL read transaction,
+  which never waits for a writer) run directly on the event-loop thread, and writes are
+  pipelined group commits (:class:`_GroupCommit`): their statements run on the event-loop thread,
+  their ``COMMIT`` and fsync in one long-lived thread, and a caller is woken only after the
+  ``COMMIT`` that holds its write. Any other backend runs each call in a Trio worker thread
+  (``trio.to_thread.run_sync``, bounded by a ``CapacityLimiter``); it only needs the methods of
+  :class:`Backend`.
 
 Schema changes are migrations keyed by ``PRAGMA user_version``: a database newer than this code is
 refused with :class:`StoreError` rather than misread.
@@ -126,7 +131,7 @@ def _switch_to_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
 class _PendingWrite:
     """One write operation waiting for (or done by) a group commit."""
 
-    __slots__ = ("op", "result", "error", "done", "wake", "task", "token")
+    __slots__ = ("op", "result", "error", "done", "wake", "task")
 
     def __init__(self, op: Callable[[sqlite3.Connection], Any]) -> None:
         self.op = op
@@ -136,8 +141,7 @@ class _PendingWrite:
         self.wake = threading.Event()
         """Set when the operation is done, or when its caller should try to lead a batch."""
         self.task: trio.lowlevel.Task | None = None
-        self.token: trio.lowlevel.TrioToken | None = None
-        """The Trio caller to reschedule once the writer thread is done (see :class:`_Writer`)."""
+        """The Trio caller to reschedule once the operation is done (see :class:`_GroupCommit`)."""
 
 
 @dataclass(frozen=True)
@@ -480,13 +484,22 @@ class SQLiteBackend:
         return cast(T, item.result)
 
     def _run_batch(self, batch: list[_PendingWrite]) -> None:
+        conn = self._begin_batch(batch)
+        if conn is not None:
+            self._commit_batch(conn, batch)
+
+    def _begin_batch(self, batch: list[_PendingWrite]) -> sqlite3.Connection | None:
+        """First half of a group commit: ``BEGIN IMMEDIATE`` and every operation of ``batch``,
+        each in its own ``SAVEPOINT``. Returns the connection holding the open transaction for
+        :meth:`_commit_batch`, or None when the batch already ended (every item done, failed
+        with :class:`StoreError`, nothing kept)."""
         try:
             conn = self._acquire()
         except (StoreError, sqlite3.Error) as exc:
             # Every item of the batch must end done, or its caller waits forever.
             for item in batch:
                 item.error, item.done = _store_error(exc), True
-            return
+            return None
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
@@ -504,24 +517,46 @@ class SQLiteBackend:
                     conn.execute("ROLLBACK TO op")
                     item.error = exc
                 conn.execute("RELEASE op")
+        except BaseException as exc:
+            self._fail_batch(conn, batch, exc)
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            return None
+        return conn
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_PendingWrite]) -> None:
+        """Second half of a group commit: ``COMMIT`` (the fsync) the transaction
+        :meth:`_begin_batch` left open on ``conn``; every item of ``batch`` ends done."""
+        try:
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            for item in batch:
-                item.result, item.error = None, _store_error(exc)
-        finally:
-            for item in batch:
-                item.done = True
-            try:
-                poisoned = conn.in_transaction
-            except sqlite3.Error:  # closed under us by close()
-                poisoned = True
-            if poisoned:
-                # Not even ROLLBACK worked: never hand this connection to another caller.
-                self._discard(conn)
-            else:
-                self._release(conn)
+        except BaseException as exc:
+            self._fail_batch(conn, batch, exc)
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            return
+        self._end_batch(conn, batch)
+
+    def _fail_batch(
+        self, conn: sqlite3.Connection, batch: list[_PendingWrite], exc: BaseException
+    ) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        for item in batch:
+            item.result, item.error = None, _store_error(exc)
+        self._end_batch(conn, batch)
+
+    def _end_batch(self, conn: sqlite3.Connection, batch: list[_PendingWrite]) -> None:
+        for item in batch:
+            item.done = True
+        try:
+            poisoned = conn.in_transaction
+        except sqlite3.Error:  # closed under us by close()
+            poisoned = True
+        if poisoned:
+            # Not even ROLLBACK worked: never hand this connection to another caller.
+            self._discard(conn)
+        else:
+            self._release(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         # One migration per write transaction, and the version is read inside it: processes
@@ -1143,39 +1178,30 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _Writer:
-    """One long-lived thread that runs a :class:`SQLiteBackend`'s writes for Trio callers.
+class _Committer:
+    """One long-lived thread that runs the ``COMMIT`` (and so the fsync) of each group commit,
+    so the event loop never waits for the disk."""
 
-    Callers queue a :class:`_PendingWrite` and sleep; the thread takes everything queued (up to
-    :data:`MAX_BATCH`) as one group commit (:meth:`SQLiteBackend._run_batch`: one
-    ``BEGIN IMMEDIATE``, a ``SAVEPOINT`` per operation, one ``COMMIT`` and fsync), and only
-    after that ``COMMIT`` wakes the batch's callers, with one call into each Trio run. A batch
-    that commits while new writes arrive is followed at once by the next one, so the writes of
-    a busy node share their fsyncs, and no thread is started per operation.
-    """
-
-    def __init__(self, backend: SQLiteBackend) -> None:
-        self._backend = backend
-        self._queue: collections.deque[_PendingWrite] = collections.deque()
+    def __init__(self) -> None:
+        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def submit(self, item: _PendingWrite) -> None:
-        """Queue ``item``; its waker runs (in the writer thread) once it is done."""
+    def submit(self, job: Callable[[], None]) -> None:
         with self._cond:
             if self._stopping:
                 raise StoreError("store is closed")
-            self._queue.append(item)
+            self._jobs.append(job)
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._loop, name="quicnproto-store-writer", daemon=True
+                    target=self._loop, name="quicnproto-store-commit", daemon=True
                 )
                 self._thread.start()
             self._cond.notify()
 
     def stop(self) -> None:
-        """Finish every queued write, then end the thread (blocks; call from a worker thread)."""
+        """Run every queued job, then end the thread (blocks; call from a worker thread)."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
@@ -1184,51 +1210,105 @@ class _Writer:
             thread.join()
 
     def _loop(self) -> None:
-        backend = self._backend
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not self._jobs and not self._stopping:
                     self._cond.wait()
-                if not self._queue:
+                if not self._jobs:
                     return
-                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            try:
-                # The write lock also orders this batch with synchronous callers of the backend.
-                with backend._write_lock:
-                    backend._run_batch(batch)
-            except BaseException as exc:  # never leave a caller asleep
-                for item in batch:
-                    if not item.done:
-                        item.result, item.error, item.done = None, _store_error(exc), True
-            finally:
-                with backend._lock:
-                    if backend._pending:
-                        backend._pending[0].wake.set()
-            _wake_trio_callers(batch)
+                job = self._jobs.popleft()
+            job()
 
 
-def _wake_trio_callers(batch: list[_PendingWrite]) -> None:
-    """Reschedule the Trio task of every done item, with one ``run_sync_soon`` per Trio run."""
-    by_run: dict[trio.lowlevel.TrioToken, list[trio.lowlevel.Task]] = {}
-    for item in batch:
-        if item.token is not None and item.task is not None:
-            by_run.setdefault(item.token, []).append(item.task)
-    for token, tasks in by_run.items():
-        with contextlib.suppress(trio.RunFinishedError):
-            token.run_sync_soon(_reschedule_all, tasks)
+class _GroupCommit:
+    """The writes of a :class:`SQLiteBackend` for Trio callers, as pipelined group commits.
 
+    A write queues a :class:`_PendingWrite` and its task sleeps. While no batch is in flight,
+    the event-loop thread takes everything queued (up to :data:`MAX_BATCH`) and runs it at once
+    (:meth:`SQLiteBackend._begin_batch`: ``BEGIN IMMEDIATE``, one ``SAVEPOINT`` per operation;
+    small indexed statements, a few hundred microseconds, never an fsync); the ``COMMIT``, which
+    waits for the disk, runs in the committer thread. Only after that ``COMMIT`` returns is the
+    batch handed back to the event loop, which wakes each caller with its result (or everyone
+    with :class:`StoreError` if the ``COMMIT`` failed) and starts the next batch from whatever
+    queued up meanwhile. So an answer never leaves before the fsync holding it, a busy node
+    shares one fsync among many writes, and the SQLite work of the event loop and of a thread
+    no longer contend for the GIL statement by statement.
+    """
 
-def _reschedule_all(tasks: list[trio.lowlevel.Task]) -> None:
-    for task in tasks:
-        trio.lowlevel.reschedule(task)
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self._backend = backend
+        self._pending: list[_PendingWrite] = []
+        self._in_flight = False
+        self._committer = _Committer()
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    def submit(self, item: _PendingWrite) -> None:
+        """Queue ``item`` (on the event-loop thread); its task is rescheduled once it is done."""
+        self._token = trio.lowlevel.current_trio_token()
+        self._pending.append(item)
+        if not self._in_flight:
+            self._start_batch()
+
+    def _start_batch(self) -> None:
+        token = self._token
+        assert token is not None
+        batch = self._pending[:MAX_BATCH]
+        del self._pending[:MAX_BATCH]
+        self._in_flight = True
+        backend = self._backend
+        try:
+            conn = backend._begin_batch(batch)
+        except Exception as exc:  # already failed every item; never leave a caller asleep
+            for item in batch:
+                if not item.done:
+                    item.result, item.error, item.done = None, _store_error(exc), True
+            conn = None
+        if conn is None:
+            # Finished without a COMMIT; the callers still hear back from the loop, as their
+            # tasks may not be asleep yet.
+            token.run_sync_soon(self._finished, batch)
+            return
+        try:
+            self._committer.submit(partial(self._commit, token, conn, batch))
+        except StoreError as exc:  # the store is closing
+            backend._fail_batch(conn, batch, exc)
+            token.run_sync_soon(self._finished, batch)
+
+    def _commit(
+        self, token: trio.lowlevel.TrioToken, conn: sqlite3.Connection, batch: list[_PendingWrite]
+    ) -> None:
+        # In the committer thread.
+        try:
+            self._backend._commit_batch(conn, batch)
+        except BaseException as exc:
+            for item in batch:
+                if not item.done:
+                    item.result, item.error, item.done = None, _store_error(exc), True
+        try:
+            token.run_sync_soon(self._finished, batch)
+        except trio.RunFinishedError:
+            self._in_flight = False  # nobody is left to wake
+
+    def _finished(self, batch: list[_PendingWrite]) -> None:
+        # On the event-loop thread, after the batch's COMMIT (or its failure).
+        self._in_flight = False
+        for item in batch:
+            if item.task is not None:
+                trio.lowlevel.reschedule(item.task)
+        if self._pending:
+            self._start_batch()
+
+    def stop(self) -> None:
+        self._committer.stop()
 
 
 class ThreadedStore:
     """:class:`Store` over any synchronous :class:`Backend`, used from Trio.
 
-    Over a :class:`SQLiteBackend`, every write goes to one long-lived writer thread
-    (:class:`_Writer`, group commit), and reads, which are small indexed queries on their own
-    WAL read transaction, run directly on the calling thread. Any other backend runs each call
+    Over a :class:`SQLiteBackend`, writes are pipelined group commits whose statements run on
+    the event-loop thread and whose ``COMMIT`` runs in one long-lived thread
+    (:class:`_GroupCommit`), and reads, which are small indexed queries on their own WAL read
+    transaction, run directly on the event-loop thread. Any other backend runs each call
     in a Trio worker thread (``trio.to_thread.run_sync``, bounded by ``threads``).
 
     Calls are not abandoned on cancellation: a transaction that started finishes (committed or
@@ -1247,17 +1327,16 @@ class ThreadedStore:
         self._limiter = trio.CapacityLimiter(threads)
         self._clock = clock
         self._sqlite = backend if isinstance(backend, SQLiteBackend) else None
-        self._writer = _Writer(self._sqlite) if self._sqlite is not None else None
+        self._writer = _GroupCommit(self._sqlite) if self._sqlite is not None else None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
 
-    async def _write(self, writer: _Writer, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op`` in the writer thread; returns after the ``COMMIT`` that holds it."""
+    async def _write(self, writer: _GroupCommit, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` in a group commit; returns after the ``COMMIT`` that holds it."""
         await trio.lowlevel.checkpoint_if_cancelled()
         item = _PendingWrite(op)
         item.task = trio.lowlevel.current_task()
-        item.token = trio.lowlevel.current_trio_token()
         writer.submit(item)
         # Not abortable: a cancellation is delivered after the transaction ended.
         await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
