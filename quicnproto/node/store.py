@@ -814,15 +814,25 @@ class SQLiteBackend:
 
     def _expire_queue(self, conn: sqlite3.Connection, recipient: bytes, now: float) -> int:
         """Delete ``recipient``'s expired messages inside the caller's transaction."""
-        cutoff = now - self.limits.message_ttl
+        return self._delete_from_queue(
+            conn, recipient, "enqueued_at <= ?", now - self.limits.message_ttl
+        )
+
+    @staticmethod
+    def _delete_from_queue(
+        conn: sqlite3.Connection, recipient: bytes, condition: str, value: float
+    ) -> int:
+        """Delete ``recipient``'s messages matching ``condition`` (an SQL fragment with one
+        ``?`` for ``value``) and move the queue's counters; returns how many went."""
         count, used = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
-            " WHERE recipient = ? AND enqueued_at <= ?",
-            (recipient, cutoff),
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"  # noqa: S608
+            f" WHERE recipient = ? AND {condition}",  # ``condition`` is one of our fixed fragments
+            (recipient, value),
         ).fetchone()
         if count:
             conn.execute(
-                "DELETE FROM messages WHERE recipient = ? AND enqueued_at <= ?", (recipient, cutoff)
+                f"DELETE FROM messages WHERE recipient = ? AND {condition}",  # noqa: S608
+                (recipient, value),
             )
             conn.execute(
                 "UPDATE queues SET count = count - ?, bytes = bytes - ? WHERE recipient = ?",
@@ -919,20 +929,7 @@ class SQLiteBackend:
                 " WHERE recipient = ?",
                 (up_to, recipient),
             )
-            count, used = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
-                " WHERE recipient = ? AND seq <= ?",
-                (recipient, up_to),
-            ).fetchone()
-            if count:
-                conn.execute(
-                    "DELETE FROM messages WHERE recipient = ? AND seq <= ?", (recipient, up_to)
-                )
-                conn.execute(
-                    "UPDATE queues SET count = count - ?, bytes = bytes - ? WHERE recipient = ?",
-                    (count, used, recipient),
-                )
-            return int(count)
+            return self._delete_from_queue(conn, recipient, "seq <= ?", up_to)
 
         return op
 
