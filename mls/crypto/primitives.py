@@ -19,8 +19,9 @@ scalars of the curve's byte length; ECDSA signatures are DER (RFC 9420 §5.1.2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +43,20 @@ SIGNATURE_RULE = "§5.1.2/signature"
 """Rule named by errors for a signature that does not verify (VALIDATION.md CRD-05 included)."""
 AEAD_RULE = "§5.1/aead-open"
 """Rule named by errors for an AEAD ciphertext that does not authenticate."""
+
+
+def _raw_public_key(load: Callable[[bytes], object], data: bytes, size: int, name: str) -> object:
+    """Loads a raw (RFC 7748 / RFC 8032) public key of exactly ``size`` bytes.
+
+    Raises:
+        ValidationError: rule :data:`PUBLIC_KEY_RULE` for a wrong length or an invalid key.
+    """
+    if len(data) != size:
+        raise ValidationError(PUBLIC_KEY_RULE, f"{name} public key must be {size} bytes")
+    try:
+        return load(data)
+    except ValueError:
+        raise ValidationError(PUBLIC_KEY_RULE, f"invalid {name} public key") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,14 +183,8 @@ class _MontgomeryGroup(DhGroup):
         return self._private_cls.from_private_bytes(sk)
 
     def _public(self, pk: bytes) -> x25519.X25519PublicKey | x448.X448PublicKey:
-        if len(pk) != self.npk:
-            raise ValidationError(
-                PUBLIC_KEY_RULE, f"{self.name} public key must be {self.npk} bytes"
-            )
-        try:
-            return self._public_cls.from_public_bytes(pk)
-        except ValueError:
-            raise ValidationError(PUBLIC_KEY_RULE, f"invalid {self.name} public key") from None
+        key = _raw_public_key(self._public_cls.from_public_bytes, pk, self.npk, self.name)
+        return cast("x25519.X25519PublicKey | x448.X448PublicKey", key)
 
     def generate(self) -> tuple[bytes, bytes]:
         key = self._private_cls.generate()
@@ -383,14 +392,10 @@ class _EdwardsScheme(SignatureScheme):
         return key
 
     def _public(self, public_key: bytes) -> ed25519.Ed25519PublicKey | ed448.Ed448PublicKey:
-        if len(public_key) != self.public_key_length:
-            raise ValidationError(
-                PUBLIC_KEY_RULE, f"{self.name} public key must be {self.public_key_length} bytes"
-            )
-        try:
-            return self._public_cls.from_public_bytes(public_key)
-        except ValueError:
-            raise ValidationError(PUBLIC_KEY_RULE, f"invalid {self.name} public key") from None
+        key = _raw_public_key(
+            self._public_cls.from_public_bytes, public_key, self.public_key_length, self.name
+        )
+        return cast("ed25519.Ed25519PublicKey | ed448.Ed448PublicKey", key)
 
     def generate(self) -> tuple[bytes, bytes]:
         key = self._private_cls.generate()
