@@ -163,39 +163,36 @@ async def measure_raw_echo(duration_s: float = 2.0) -> dict[str, float]:
     """
     certificate, private_key = generate_self_signed_certificate()
     async with trio.open_nursery() as nursery:
-        _, port = await nursery.start(
-            partial(
-                serve_quic,
-                "127.0.0.1",
-                0,
-                certificate=certificate,
-                private_key=private_key,
-                alpn=ALPN,
-                handler=_echo_handler,
-                limits=_server_limits(),
-            )
-        )
+        port = await _start_echo_server(nursery, certificate, private_key)
         result = await _measure_against(port, certificate, duration_s)
         nursery.cancel_scope.cancel()
     return result
+
+
+async def _start_echo_server(
+    nursery: trio.Nursery, certificate: bytes, private_key: bytes
+) -> int:
+    """Starts the echo server on an ephemeral loopback port in ``nursery``; returns the port."""
+    _, port = await nursery.start(
+        partial(
+            serve_quic,
+            "127.0.0.1",
+            0,
+            certificate=certificate,
+            private_key=private_key,
+            alpn=ALPN,
+            handler=_echo_handler,
+            limits=_server_limits(),
+        )
+    )
+    return int(port)
 
 
 async def _serve_child(directory: str) -> None:
     certificate, private_key = generate_self_signed_certificate()
     (Path(directory) / "echo-cert.der").write_bytes(certificate)
     async with trio.open_nursery() as nursery:
-        _, port = await nursery.start(
-            partial(
-                serve_quic,
-                "127.0.0.1",
-                0,
-                certificate=certificate,
-                private_key=private_key,
-                alpn=ALPN,
-                handler=_echo_handler,
-                limits=_server_limits(),
-            )
-        )
+        port = await _start_echo_server(nursery, certificate, private_key)
         print(f"ready {port}", flush=True)
 
 
