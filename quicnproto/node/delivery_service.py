@@ -64,6 +64,17 @@ class _Waiters:
         self.count = 0
 
 
+class _AcksInFlight:
+    """Acknowledgements of one queue queued by fetches and not yet committed."""
+
+    __slots__ = ("up_to", "count", "done")
+
+    def __init__(self) -> None:
+        self.up_to = 0
+        self.count = 0
+        self.done = trio.Event()
+
+
 class DeliveryService:
     """Queues, fan-out, long-poll and first-commit-wins on top of a :class:`Store`.
 
@@ -80,6 +91,37 @@ class DeliveryService:
         self.config = config
         self._senders = RateLimiter(config.enqueue_burst, config.enqueue_rate, clock)
         self._waiters: dict[bytes, _Waiters] = {}
+        self._acks: dict[bytes, _AcksInFlight] = {}
+
+    # -- acknowledgements piggybacked on fetches
+
+    async def _ack_in_background(self, recipient: bytes, up_to_seq: int) -> None:
+        """Queue the acknowledgement; until it is committed, reads of this queue skip what it
+        covers themselves (:meth:`_acked_in_flight`), so every later request sees it."""
+        acks = self._acks.get(recipient)
+        if acks is None:
+            acks = self._acks[recipient] = _AcksInFlight()
+        acks.up_to = max(acks.up_to, up_to_seq)
+        acks.count += 1
+
+        def done() -> None:
+            acks.count -= 1
+            if acks.count == 0:
+                acks.done.set()
+                if self._acks.get(recipient) is acks:
+                    del self._acks[recipient]
+
+        await self.store.ack_later(recipient, up_to_seq, done)
+
+    def _acked_in_flight(self, recipient: bytes) -> int:
+        acks = self._acks.get(recipient)
+        return acks.up_to if acks is not None else 0
+
+    async def _settle_acks(self, recipient: bytes) -> None:
+        """Wait until the acknowledgements in flight for ``recipient`` are committed."""
+        acks = self._acks.get(recipient)
+        if acks is not None:
+            await acks.done.wait()
 
     # -- long-poll wake-ups
 
@@ -141,15 +183,18 @@ class DeliveryService:
             raise RequestRefused(ErrorCode.NOT_FOUND, "no such queue")
 
     async def fetch(self, state: MutableMapping[str, Any], request: Fetch) -> Fetched:
-        """Messages after ``after_seq``, waiting up to ``wait_ms`` for one; first deletes those
-        up to ``ack_up_to`` when it is set.
+        """Messages after ``after_seq``, waiting up to ``wait_ms`` for one. With ``ack_up_to``
+        set, those up to it are deleted in the next group commit (the answer does not wait for
+        that fsync) and are not returned even when ``after_seq`` is lower.
 
         Raises:
             RequestRefused: NOT_FOUND when the connection does not own the queue.
         """
         self._require_owner(state, request.recipient_key)
         if request.ack_up_to:
-            await self.store.ack(request.recipient_key, request.ack_up_to)
+            # Durable in the next group commit; the answer does not wait for that fsync (nothing
+            # in it depends on the deletion), and what it acknowledges is never served again.
+            await self._ack_in_background(request.recipient_key, request.ack_up_to)
         limit = max(
             1, min(request.limit or self.config.fetch_max_messages, self.config.fetch_max_messages)
         )
@@ -163,8 +208,10 @@ class DeliveryService:
                 waiters = self._waiters[request.recipient_key] = _Waiters()
             waiters.count += 1
             try:
+                # Acknowledged but not yet committed: skipped here as they will be in the store.
+                after_seq = max(request.after_seq, self._acked_in_flight(request.recipient_key))
                 page = await self.store.fetch_page(
-                    request.recipient_key, request.after_seq, limit, self.config.fetch_max_bytes
+                    request.recipient_key, after_seq, limit, self.config.fetch_max_bytes
                 )
                 if page.messages or trio.current_time() >= deadline:
                     break
@@ -190,9 +237,13 @@ class DeliveryService:
             RequestRefused: NOT_FOUND when the connection does not own the queue.
         """
         self._require_owner(state, request.recipient_key)
+        # Acknowledgements queued by earlier fetches land first, so ``removed`` counts only what
+        # this one deleted.
+        await self._settle_acks(request.recipient_key)
         return Acked(removed=await self.store.ack(request.recipient_key, request.up_to_seq))
 
     async def count_queue(self, state: MutableMapping[str, Any], request: CountQueue) -> QueueCount:
         """Messages waiting in the caller's own queue."""
         self._require_owner(state, request.recipient_key)
+        await self._settle_acks(request.recipient_key)
         return QueueCount(count=await self.store.count_queue(request.recipient_key))

@@ -131,17 +131,20 @@ def _switch_to_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
 class _PendingWrite:
     """One write operation waiting for (or done by) a group commit."""
 
-    __slots__ = ("op", "result", "error", "done", "wake", "task")
+    __slots__ = ("op", "result", "error", "done", "wake", "task", "on_done")
 
     def __init__(self, op: Callable[[sqlite3.Connection], Any]) -> None:
         self.op = op
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
-        self.wake = threading.Event()
-        """Set when the operation is done, or when its caller should try to lead a batch."""
+        self.wake: threading.Event | None = None
+        """Set when the operation is done, or when its caller should try to lead a batch (only
+        for the thread-blocking :meth:`SQLiteBackend._transact`; Trio callers use ``task``)."""
         self.task: trio.lowlevel.Task | None = None
         """The Trio caller to reschedule once the operation is done (see :class:`_GroupCommit`)."""
+        self.on_done: Callable[[], None] | None = None
+        """Called on the event loop once the operation is done, when no caller waits for it."""
 
 
 @dataclass(frozen=True)
@@ -456,14 +459,15 @@ class SQLiteBackend:
         fsync too, or several, as the lock is not fair.)
         """
         item = _PendingWrite(op)
+        wake = item.wake = threading.Event()
         with self._lock:
             self._pending.append(item)
         while True:
-            item.wake.clear()
+            wake.clear()
             if item.done:
                 break
             if not self._write_lock.acquire(blocking=False):
-                item.wake.wait()
+                wake.wait()
                 continue
             batch: list[_PendingWrite] = []
             try:
@@ -475,9 +479,10 @@ class SQLiteBackend:
             finally:
                 self._write_lock.release()
                 for done in batch:
-                    done.wake.set()
+                    if done.wake is not None:
+                        done.wake.set()
                 with self._lock:
-                    if self._pending:
+                    if self._pending and self._pending[0].wake is not None:
                         self._pending[0].wake.set()
         if item.error is not None:
             raise item.error
@@ -1152,6 +1157,10 @@ class Store(Protocol):
 
     async def ack(self, recipient: bytes, up_to_seq: int) -> int: ...
 
+    async def ack_later(
+        self, recipient: bytes, up_to_seq: int, on_done: Callable[[], None]
+    ) -> None: ...
+
     async def count_queue(self, recipient: bytes) -> int: ...
 
     async def add_key_package(
@@ -1292,6 +1301,8 @@ class _GroupCommit:
         for item in batch:
             if item.task is not None:
                 trio.lowlevel.reschedule(item.task)
+            elif item.on_done is not None:
+                item.on_done()
         if self._pending:
             self._start_batch()
 
@@ -1325,6 +1336,8 @@ class ThreadedStore:
         self._clock = clock
         self._sqlite = backend if isinstance(backend, SQLiteBackend) else None
         self._writer = _GroupCommit(self._sqlite) if self._sqlite is not None else None
+        self.background_failures = 0
+        """Writes queued by :meth:`ack_later` whose group commit failed."""
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
@@ -1382,6 +1395,32 @@ class ThreadedStore:
         if self._sqlite is not None and self._writer is not None:
             return await self._write(self._writer, self._sqlite._ack_op(recipient, up_to_seq))
         return await self._run(self.backend.ack, recipient, up_to_seq)
+
+    async def ack_later(
+        self, recipient: bytes, up_to_seq: int, on_done: Callable[[], None]
+    ) -> None:
+        """Queue the deletion of ``recipient``'s messages up to ``up_to_seq`` in the next group
+        commit and return without waiting for it; ``on_done`` is called on the event loop once
+        that commit ended (so a fetch that piggybacks an acknowledgement answers without an
+        fsync in its path, and the caller knows until when reads must skip those messages
+        themselves). If the commit fails the messages stay, and the next acknowledgement, which
+        is cumulative, removes them; such failures are counted in :attr:`background_failures`.
+        Backends without group commit run :meth:`ack` and call ``on_done`` before returning."""
+        if self._sqlite is None or self._writer is None:
+            try:
+                await self.ack(recipient, up_to_seq)
+            finally:
+                on_done()
+            return
+        await trio.lowlevel.checkpoint_if_cancelled()
+        item = _PendingWrite(self._sqlite._ack_op(recipient, up_to_seq))
+        item.on_done = partial(self._background_done, item, on_done)
+        self._writer.submit(item)
+
+    def _background_done(self, item: _PendingWrite, on_done: Callable[[], None]) -> None:
+        if item.error is not None:
+            self.background_failures += 1
+        on_done()
 
     async def count_queue(self, recipient: bytes) -> int:
         if self._sqlite is not None:

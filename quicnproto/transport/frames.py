@@ -49,9 +49,31 @@ async def read_frame(stream: FrameStream, max_size: int, deadline: float = math.
     decoder = FrameDecoder(max_size)
     if deadline == math.inf:
         return await _read_one(stream, decoder)
+    frame = _buffered_frame(stream, decoder)
+    if frame is not None:
+        # The whole frame was already here (the usual case for a request): no deadline needed.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        return frame
     with trio.move_on_at(deadline):
         return await _read_one(stream, decoder)
     raise ProtocolError("frame not received before the deadline", ErrorCode.TIMEOUT)
+
+
+def _buffered_frame(stream: FrameStream, decoder: FrameDecoder) -> bytes | None:
+    """Feed ``decoder`` what ``stream`` already holds; the frame if that completes it."""
+    receive_nowait = getattr(stream, "receive_nowait", None)
+    if receive_nowait is None:
+        return None
+    while True:
+        frame = decoder.next_frame()
+        if frame is not None:
+            return frame
+        data = receive_nowait(min(_READ_CHUNK, decoder.next_read_size()))
+        if not data:
+            # Nothing buffered yet (None), or the end of the stream (b""): the waiting reader
+            # below reports it.
+            return None
+        decoder.receive_data(data)
 
 
 async def _read_one(stream: FrameStream, decoder: FrameDecoder) -> bytes:

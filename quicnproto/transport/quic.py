@@ -13,9 +13,10 @@
         |  stream -> handler task (capped), StreamReset/StopSending -> stream errors,
         |  HandshakeCompleted -> ALPN/pin checks, ConnectionTerminated -> tear down
         v
-    _Connection.transmit(): datagrams_to_send(now) -> sendto (after each receive batch; writes
-    by the application are coalesced through the timer task), then the connection's one timer
-    task sleeps until get_timer() on Trio's clock and calls handle_timer(now)
+    _Connection.transmit(): datagrams_to_send(now) -> sendto (after a receive batch only when an
+    ACK is due at once, during the handshake or to close; writes by the application are
+    coalesced through the timer task), then the connection's one timer task sleeps until
+    get_timer() on Trio's clock and calls handle_timer(now)
 
 ACKs (RFC 9000 §13.2): a pending ACK rides in the next packet that carries application data,
 waits at most ``_ACK_DELAY`` otherwise, and goes out at once after two full-size datagrams'
@@ -33,10 +34,12 @@ connection idle time (no open stream) and age, handshake time. No session ticket
 (SRV-Q-04); unknown versions get Version Negotiation. While a stream is open both ends send
 PINGs every ``idle_timeout / 3`` so a long poll is not mistaken for an idle connection.
 
-aioquic offers no public accessor for a few things the glue needs, so exactly four helpers touch
+aioquic offers no public accessor for a few things the glue needs, so exactly five helpers touch
 its internals: :func:`_unacknowledged_bytes` (send backpressure),
 :func:`_peer_certificate_der` (the pin check; it fails closed), :func:`_ack_with_data` and
-:func:`_set_ack_delay` (ACK timing; both do nothing if the internals change shape).
+:func:`_set_ack_delay` (ACK timing; both do nothing if the internals change shape), and
+:func:`_close_pending` (whether a receive must be followed by a transmit; it fails towards
+transmitting).
 
 Contract: a handler's exception resets its stream and is logged; it never stops the server.
 Errors raised to the application are :class:`~quicnproto.errors.TransportError` and its
@@ -479,9 +482,7 @@ class _Endpoint:
                     conn.rx_unacked += len(data)
                     touched[conn] = None
             for conn in touched:
-                # RFC 9000 §13.2.2: acknowledge at least every second full-size packet at once.
-                conn.transmit(with_ack=conn.rx_unacked >= _ACK_AFTER_BYTES)
-                conn.wake_writers()
+                conn.after_receive()
             touched.clear()
 
     def _socket_error(self, exc: OSError) -> None:
@@ -1070,6 +1071,29 @@ class _Connection:
 
     # -- output and timer -----------------------------------------------------------------
 
+    def after_receive(self) -> None:
+        """After a batch of datagrams for this connection: send what must go out now.
+
+        Once the handshake is done, what a 1-RTT packet makes aioquic want to send is an ACK
+        (due by its ACK timer, or at once after two full-size datagrams' worth of bytes: RFC
+        9000 §13.2.2), frames that ride along with the next packet anyway (flow-control
+        credit, new connection IDs), or a CONNECTION_CLOSE. So only those last cases build
+        packets here; otherwise the timer is re-armed and the answer the application is about
+        to write carries the ACK. (Building nothing still costs aioquic a packet setup; most
+        requests were paying it once more than needed.)
+        """
+        force_ack = self.rx_unacked >= _ACK_AFTER_BYTES
+        if (
+            force_ack
+            or self.closing
+            or not self.handshake_complete.is_set()
+            or _close_pending(self.quic)
+        ):
+            self.transmit(with_ack=force_ack)
+        elif not self.terminated.is_set():
+            self._arm_timer()
+        self.wake_writers()
+
     def transmit(self, *, with_ack: bool = False) -> None:
         """Send what aioquic has to send now and re-arm the timer task if needed.
 
@@ -1084,6 +1108,9 @@ class _Connection:
             _ack_with_data(self.quic, now)
             self.rx_unacked = 0
         self.endpoint.send(self.quic.datagrams_to_send(now=now))
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
         # Move the timer task's deadline only if the timer moved earlier (in place, without
         # waking the task); a later timer is picked up when the task wakes.
         timer_at = self.quic.get_timer()
@@ -1319,6 +1346,13 @@ def _ack_with_data(quic: QuicConnection, now: float) -> None:
     ack_at = getattr(space, "ack_at", None)
     if isinstance(ack_at, float) and ack_at > now:
         space.ack_at = now  # type: ignore[union-attr]
+
+
+def _close_pending(quic: QuicConnection) -> bool:
+    """Whether aioquic decided to close and has not sent its CONNECTION_CLOSE yet (no public
+    accessor; if the internal attribute is gone this answers True, so we always transmit)."""
+    pending = getattr(quic, "_close_pending", True)
+    return pending if isinstance(pending, bool) else True
 
 
 def _set_ack_delay(quic: QuicConnection, delay: float) -> None:

@@ -722,3 +722,52 @@ def test_any_write_and_read_sizes_reassemble(writes: list[int], read_sizes: list
             return bytes(received)
 
     assert trio.run(scenario) == b"".join(chunks)
+
+
+async def test_a_request_is_acknowledged_while_its_answer_is_still_pending() -> None:
+    # After a receive, packets are built at once only when an ACK is due at once; otherwise the
+    # ACK waits for the answer or for aioquic's ACK timer. A handler that takes long to answer
+    # must still see its request acknowledged by that timer, well before the peer's loss
+    # detection would resend it.
+    answered = trio.Event()
+
+    async def slow(stream: QuicStream) -> None:
+        await read_frame(stream, 1 << 20)
+        await answered.wait()
+        await write_frame(stream, b"late", end_stream=True)
+
+    async with running_server(slow) as server, server.connect() as client:
+        stream = await client.open_stream()
+        quic_connection = client._conn.quic
+        sent_before = quic_connection._packet_number
+        await write_frame(stream, b"request", end_stream=True)
+        loss = quic_connection._loss
+        with trio.fail_after(2):
+            while loss.bytes_in_flight:
+                await trio.sleep(0.005)
+        # Acknowledged without a probe timeout and without resending: one packet went out.
+        assert loss._pto_count == 0
+        assert quic_connection._packet_number - sent_before == 1
+        answered.set()
+        assert await read_frame(stream, 1 << 20) == b"late"
+
+
+async def test_a_buffered_frame_is_read_without_waiting_and_a_split_one_by_its_deadline(
+    autojump_clock: Any,
+) -> None:
+    results: list[bytes] = []
+
+    async def handler(stream: QuicStream) -> None:
+        first = await read_frame(stream, 100, trio.current_time() + 2.0)
+        results.append(first)
+        try:
+            await read_frame(stream, 100, trio.current_time() + 2.0)
+        except ProtocolError as exc:
+            await stream.send_all(bytes([exc.code]), end_stream=True)
+
+    async with running_server(handler) as server, server.connect() as client:
+        stream = await client.open_stream()
+        await write_frame(stream, b"whole", end_stream=False)
+        await stream.send_all(b"\x00\x00\x00\x08half")  # the second frame never completes
+        assert await read_all(stream) == bytes([ErrorCode.TIMEOUT])
+    assert results == [b"whole"]

@@ -131,3 +131,31 @@ async def test_a_bug_in_a_handler_is_answered_counted_and_logged_without_secrets
     assert {"event": "handler_failed", "exception": "RuntimeError"}.items() <= entries[0].items()
     assert entries[-1]["code"] == "internal"
     assert "SECRET" not in sink.getvalue()
+
+
+def test_interpreter_tuning_only_lowers_the_switch_interval_and_raises_the_gc_threshold() -> None:
+    import gc
+    import sys
+
+    from quicnproto.node import server
+
+    interval, threshold = sys.getswitchinterval(), gc.get_threshold()
+    try:
+        sys.setswitchinterval(0.005)
+        gc.set_threshold(700, 10, 10)
+        server._tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(server.GIL_SWITCH_INTERVAL)
+        assert gc.get_threshold() == (server.GC_FIRST_GENERATION_THRESHOLD, 10, 10)
+        # Settings already past ours (or a disabled collector) are left alone.
+        sys.setswitchinterval(0.0001)
+        gc.set_threshold(50_000, 10, 10)
+        server._tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+        assert gc.get_threshold() == (50_000, 10, 10)
+        gc.set_threshold(0, 10, 10)
+        server._tune_interpreter()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*threshold)
+        gc.unfreeze()

@@ -27,6 +27,7 @@ from quicnproto.wire import (
     Ack,
     Authenticate,
     CommitEpoch,
+    CountQueue,
     Enqueue,
     Fetch,
     FetchKeyPackage,
@@ -414,4 +415,105 @@ async def test_pagination_with_random_acks_skips_and_repeats_nothing(
     assert tail == list(range(acked + 1, enqueued + 1))
     assert (await delivery.ack(owner, Ack(bob, enqueued))).removed == enqueued - acked
     assert (await delivery.fetch(owner, Fetch(bob))).messages == ()
+    await store.aclose()
+
+
+@pytest.fixture
+def held_commits(monkeypatch: pytest.MonkeyPatch):
+    """Group commits wait in the committer thread until ``release`` is set (``fail``: they
+    raise instead of committing)."""
+    import sqlite3
+    import threading
+
+    from quicnproto.node import store as store_module
+
+    release = threading.Event()
+    fail = threading.Event()
+    original = store_module.SQLiteBackend._commit_batch
+
+    def commit_batch(self: Any, conn: Any, batch: Any) -> None:
+        release.wait(10)
+        if fail.is_set():
+            # What the real method does when COMMIT raises: roll back, fail every item.
+            self._fail_batch(conn, batch, sqlite3.OperationalError("disk I/O error"))
+            return
+        original(self, conn, batch)
+
+    monkeypatch.setattr(store_module.SQLiteBackend, "_commit_batch", commit_batch)
+    return release, fail
+
+
+async def test_piggybacked_ack_answers_before_its_commit_and_every_later_request_sees_it(
+    tmp_path: Path, held_commits: Any
+) -> None:
+    release, _ = held_commits
+    release.set()
+    store = open_sqlite_store(tmp_path / "n.db")
+    config = NodeConfig()
+    auth, delivery = (
+        AuthService(store, config, node_certificate=NODE_CERT),
+        DeliveryService(store, config),
+    )
+    sender: dict[str, Any] = {}
+    owner: dict[str, Any] = {}
+    login(auth, sender, Ed25519PrivateKey.generate())
+    bob = login(auth, owner, Ed25519PrivateKey.generate())
+    for i in range(4):
+        await delivery.enqueue(sender, Enqueue((bob,), b"p%d" % i, b"m%d" % i))
+    release.clear()
+    with trio.fail_after(5):
+        # Answered while the acknowledgement's commit is still held.
+        page = await delivery.fetch(owner, Fetch(bob, after_seq=2, ack_up_to=2))
+    assert [m.seq for m in page.messages] == [3, 4]
+    # A later fetch from an older cursor does not get the acknowledged ones back.
+    page = await delivery.fetch(owner, Fetch(bob, after_seq=0))
+    assert [m.seq for m in page.messages] == [3, 4]
+    counted: list[int] = []
+
+    async def count() -> None:
+        counted.append((await delivery.count_queue(owner, CountQueue(bob))).count)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(count)
+        await trio.sleep(0.05)
+        assert counted == []  # the count waits for the acknowledgement to land
+        release.set()
+    assert counted == [2]
+    assert store.background_failures == 0
+    await store.aclose()
+    # Durable: a reopened store no longer holds them.
+    reopened = open_sqlite_store(tmp_path / "n.db")
+    assert [m.seq for m in await reopened.fetch(bob, 0, 10)] == [3, 4]
+    await reopened.aclose()
+
+
+async def test_a_piggybacked_ack_that_fails_to_commit_loses_nothing(
+    tmp_path: Path, held_commits: Any
+) -> None:
+    release, fail = held_commits
+    release.set()
+    store = open_sqlite_store(tmp_path / "n.db")
+    config = NodeConfig()
+    auth, delivery = (
+        AuthService(store, config, node_certificate=NODE_CERT),
+        DeliveryService(store, config),
+    )
+    sender: dict[str, Any] = {}
+    owner: dict[str, Any] = {}
+    login(auth, sender, Ed25519PrivateKey.generate())
+    bob = login(auth, owner, Ed25519PrivateKey.generate())
+    for i in range(3):
+        await delivery.enqueue(sender, Enqueue((bob,), b"p%d" % i, b"m%d" % i))
+    fail.set()
+    page = await delivery.fetch(owner, Fetch(bob, after_seq=3, ack_up_to=3))
+    assert page.messages == ()
+    with trio.fail_after(5):
+        while store.background_failures == 0:
+            await trio.sleep(0.01)
+    fail.clear()
+    # The acknowledgement did not happen, so the messages are still there for a client that
+    # re-reads from its last durable cursor; the next acknowledgement removes them.
+    assert (await delivery.count_queue(owner, CountQueue(bob))).count == 3
+    assert [m.seq for m in (await delivery.fetch(owner, Fetch(bob))).messages] == [1, 2, 3]
+    assert (await delivery.ack(owner, Ack(bob, 3))).removed == 3
     await store.aclose()
