@@ -775,32 +775,28 @@ class SQLiteBackend:
             seqs: list[int] = []
             size = len(payload)
             for recipient in recipients:
-                conn.execute(
-                    "INSERT OR IGNORE INTO queues (recipient, last_seq, count, bytes)"
-                    " VALUES (?, 0, 0, 0)",
-                    (recipient,),
-                )
-                last_seq, count, used = conn.execute(
-                    "SELECT last_seq, count, bytes FROM queues WHERE recipient = ?",
-                    (recipient,),
+                # The queue's counters, moved for this message in the same statement (a refusal
+                # below rolls the savepoint back, counters included).
+                seq, count, used = conn.execute(
+                    "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 1, 1, ?)"
+                    " ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1,"
+                    " count = count + 1, bytes = bytes + excluded.bytes"
+                    " RETURNING last_seq, count, bytes",
+                    (recipient, size),
                 ).fetchone()
-                if self._over_quota(count, used, size) and self._expire_queue(conn, recipient, now):
+                if self._over_quota(count - 1, used - size, size) and self._expire_queue(
+                    conn, recipient, now
+                ):
                     # Expired messages no longer count against the quota (SRV-DEL-07).
                     count, used = conn.execute(
                         "SELECT count, bytes FROM queues WHERE recipient = ?", (recipient,)
                     ).fetchone()
-                if self._over_quota(count, used, size):
+                if self._over_quota(count - 1, used - size, size):
                     raise RequestRefused(ErrorCode.QUOTA_EXCEEDED, "recipient queue full")
-                seq = last_seq + 1
                 conn.execute(
                     "INSERT INTO messages (recipient, seq, message_id, payload, enqueued_at)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (recipient, seq, message_id, payload, now),
-                )
-                conn.execute(
-                    "UPDATE queues SET last_seq = ?, count = count + 1, bytes = bytes + ?"
-                    " WHERE recipient = ?",
-                    (seq, size, recipient),
                 )
                 seqs.append(seq)
             conn.execute(

@@ -235,3 +235,17 @@ def test_fetch_answer_from_a_node_before_the_gap_fields_decodes_as_no_gap(
         5,
         Fetched(messages=(QueuedMessage(seq=7, message_id=b"", payload=b""),)),
     )
+
+
+def test_generic_field_access_decodes_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Decoding uses pycapnp's direct field readers; the generic ``getattr``/``which()`` path it
+    # falls back to without them must give identical values.
+    from quicnproto import wire
+
+    fast = [wire.decode_request(wire.encode_request(7, body)) for body in REQUESTS]
+    fast_answers = [wire.decode_answer(wire.encode_answer(7, body)) for body in ANSWERS]
+    monkeypatch.setattr(wire, "_get", getattr)
+    monkeypatch.setattr(wire, "_which", lambda reader: str(reader.which()))
+    assert [wire.decode_request(wire.encode_request(7, body)) for body in REQUESTS] == fast
+    assert [wire.decode_answer(wire.encode_answer(7, body)) for body in ANSWERS] == fast_answers
+    assert [body for _, body in fast] == REQUESTS
