@@ -29,8 +29,10 @@ struct FetchRequest {
   afterSeq @1 :UInt64;         # return messages with seq > afterSeq
   limit @2 :UInt32;            # at most this many (the node caps it)
   waitMs @3 :UInt32;           # long-poll: wait up to this long when nothing is queued
-  ackUpToSeq @4 :UInt64;       # first delete every message with seq <= this (0: none), so a
-                               # polling loop acknowledges the previous batch without an ack
+  ackUpToSeq @4 :UInt64;       # delete every message with seq <= this (0: none) and never
+                               # return them, so a polling loop acknowledges the previous
+                               # batch without an ack request (durable in the node's next
+                               # group commit; the answer does not wait for it)
 }
 
 struct QueuedMessage {

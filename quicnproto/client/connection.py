@@ -229,8 +229,9 @@ class NodeClient:
         """Messages after ``after_seq`` in our queue (not deleted until acknowledged).
 
         With ``wait_ms``, the node holds the request until a message arrives or the time passes.
-        With ``ack_up_to``, the node first deletes our messages up to that sequence number, so a
-        polling loop can acknowledge the previous batch in its next fetch. Messages that expired
+        With ``ack_up_to``, the node deletes our messages up to that sequence number (durably
+        in its next group commit; the answer does not wait for it) and never returns them
+        again, so a polling loop can acknowledge the previous batch in its next fetch. Messages that expired
         on the node are not among them: :meth:`fetch_page` also tells how many were lost.
         """
         answer = await self.fetch_page(

@@ -10,7 +10,12 @@ Semantics (VALIDATION §5.5):
 * **fetch** returns messages with ``seq > after_seq`` in order, deleting nothing, so a dropped
   answer loses nothing; with ``wait_ms`` it long-polls: it sleeps on a per-recipient
   :class:`trio.Event` that every enqueue to that recipient sets.
-* **ack** deletes everything up to a sequence number.
+* **ack** deletes everything up to a sequence number. A fetch may carry one
+  (``ack_up_to``) for the batch its predecessor returned: that deletion joins the next group
+  commit and the fetch answers without waiting for its fsync; until it is committed, every
+  later fetch of the queue skips what it covers, and ``ack``/``count_queue`` wait for it, so
+  each request sees the acknowledgements made before it. If that commit fails, the messages
+  stay (nothing is lost) and the next, cumulative, acknowledgement removes them.
 * **expiry**: messages older than ``message_ttl`` are never served; a fetch answer counts the
   ones lost after ``after_seq`` (``expired_count``, ``expired_up_to_seq``) so the recipient
   sees the gap (VALIDATION SRV-DEL-07). A long-poll still waits for a message when the gap is
