@@ -398,6 +398,7 @@ async def serve(
         message_ttl=config.message_ttl,
         max_payload_size=config.max_payload_size,
         max_key_package_size=config.max_key_package_size,
+        key_package_max_lifetime=config.key_package_max_lifetime,
     )
     store = await trio.to_thread.run_sync(
         partial(

@@ -42,9 +42,10 @@ Tables::
     queues(recipient, last_seq, count, bytes, acked_up_to)  one row per recipient ever enqueued to
     messages(recipient, seq, message_id, payload)    unacknowledged messages, seq > 0 increasing
     sent(sender, message_id, digest, seqs)           idempotency record of every enqueue
-    commits(group_id, epoch, sender, message_id)     first Commit per (group, epoch), forever
+    commits(group_id, epoch, sender, message_id)     first Commit per (group, epoch); each
+                                                     group's newest kept for good
     key_packages(identity, ref, init_key, package, ...)  the KeyPackage directory
-    consumed_key_packages(ref, init_key)             handed out, never accepted again
+    consumed_key_packages(ref, init_key, not_after)  handed out, never accepted again
     quarantine(source, source_rowid, reason, ...)     rows moved aside at open (SRV-CR-05)
     quarantine_values(quarantine_id, name, value)     their column values, exactly as stored
 
@@ -188,6 +189,10 @@ class StoreLimits:
     """Largest payload a valid message row holds; larger rows are quarantined at open."""
     max_key_package_size: int = 64 * 1024
     """Largest package a valid KeyPackage row holds; larger rows are quarantined at open."""
+    key_package_max_lifetime: float = 90 * 24 * 3600.0
+    """Longest KeyPackage lifetime accepted at upload: a consumed package whose own end of
+    lifetime is unknown (rows from before schema version 4) is forgotten this long after its
+    consumption, as it could no longer be accepted again by then."""
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -272,6 +277,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value,
             PRIMARY KEY (quarantine_id, name)
         )""",
+    ),
+    # user_version 4: the purge forgets what no longer protects anything: a consumed
+    # KeyPackage once its lifetime is over (re-uploading it is refused as expired anyway),
+    # and Commits of an epoch older than the group's newest (only the newest decides STALE).
+    (
+        "ALTER TABLE consumed_key_packages ADD COLUMN not_after INTEGER",
+        "CREATE INDEX consumed_key_packages_by_lifetime"
+        " ON consumed_key_packages(not_after, consumed_at)",
+        "CREATE INDEX commits_by_age ON commits(created_at)",
+        "CREATE INDEX key_packages_by_lifetime ON key_packages(not_after)",
     ),
 )
 """Schema migrations; entry ``i`` takes the database from ``user_version`` i to i + 1."""
@@ -1054,16 +1069,16 @@ class SQLiteBackend:
                 (identity, int(now)),
             )
             row = conn.execute(
-                "SELECT id, ref, package, init_key FROM key_packages"
+                "SELECT id, ref, package, init_key, not_after FROM key_packages"
                 " WHERE identity = ? AND last_resort = 0 ORDER BY id LIMIT 1",
                 (identity,),
             ).fetchone()
             if row is not None:
                 conn.execute("DELETE FROM key_packages WHERE id = ?", (row[0],))
                 conn.execute(
-                    "INSERT OR IGNORE INTO consumed_key_packages (ref, consumed_at, init_key)"
-                    " VALUES (?, ?, ?)",
-                    (row[1], now, row[3]),
+                    "INSERT OR IGNORE INTO consumed_key_packages"
+                    " (ref, consumed_at, init_key, not_after) VALUES (?, ?, ?, ?)",
+                    (row[1], now, row[3], row[4]),
                 )
                 return bytes(row[2]), False
             row = conn.execute(
@@ -1087,17 +1102,36 @@ class SQLiteBackend:
         return int(count)
 
     def purge(self, now: float) -> int:
-        """Forget idempotency records older than the retention; returns how many went."""
+        """Forget what no longer protects anything; returns how many rows went.
+
+        Idempotency records older than ``dedupe_retention``; expired KeyPackages (never served
+        anyway); consumed KeyPackages whose lifetime is over (an upload of one again is refused
+        as expired); and Commit records older than ``dedupe_retention`` for an epoch below
+        their group's newest (first-Commit-wins compares with the newest only, RFC 9420 §14).
+        """
         return self._transact(self._purge_op(now))
 
     def _purge_op(self, now: float) -> Callable[[sqlite3.Connection], int]:
         """The write operation of :meth:`purge` (run by a group commit)."""
 
         def op(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "DELETE FROM sent WHERE created_at < ?", (now - self.limits.dedupe_retention,)
-            )
-            return int(cur.rowcount)
+            old = now - self.limits.dedupe_retention
+            removed = conn.execute("DELETE FROM sent WHERE created_at < ?", (old,)).rowcount
+            removed += conn.execute(
+                "DELETE FROM key_packages WHERE not_after < ?", (int(now),)
+            ).rowcount
+            removed += conn.execute(
+                "DELETE FROM consumed_key_packages WHERE not_after < ?"
+                " OR (not_after IS NULL AND consumed_at < ?)",
+                (int(now), now - self.limits.key_package_max_lifetime),
+            ).rowcount
+            removed += conn.execute(
+                "DELETE FROM commits WHERE created_at < ? AND epoch <"
+                " (SELECT MAX(newest.epoch) FROM commits AS newest"
+                " WHERE newest.group_id = commits.group_id)",
+                (old,),
+            ).rowcount
+            return int(removed)
 
         return op
 

@@ -417,7 +417,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     )
     conn.close()
     b = SQLiteBackend(path)
-    assert b.schema_version() == SCHEMA_VERSION == 3
+    assert b.schema_version() == SCHEMA_VERSION == 4
     # Old rows (init_key NULL) coexist with new ones and are still served.
     b.add_key_package(ALICE, b"new-ref", b"new-kp", False, int(NOW) + 100, NOW, b"init")
     assert b.claim_key_package(ALICE, NOW) == (b"old-kp", False)
@@ -552,3 +552,66 @@ def test_fetch_stops_at_the_byte_budget_but_always_returns_one(backend: SQLiteBa
     assert [m.seq for m in backend.fetch(BOB, 0, 10)] == [1, 2, 3, 4, 5]
     # A partly read result ends its read: writers and checkpoints are not held up.
     assert backend.ack(BOB, 5) == 5
+
+
+def test_purge_forgets_what_no_longer_protects_anything(tmp_path: Path) -> None:
+    day = 24 * 3600.0
+    limits = StoreLimits(dedupe_retention=day, key_package_max_lifetime=90 * day)
+    b = SQLiteBackend(tmp_path / "n.db", limits)
+    # Commits for epochs 1..3 of group g and 1 of group h, a day apart.
+    for epoch in (1, 2, 3):
+        b.enqueue(ALICE, [BOB], b"c", b"g%d" % epoch, (b"g", epoch), NOW + epoch * day)
+    b.enqueue(ALICE, [BOB], b"c", b"h1", (b"h", 1), NOW)
+    # Two KeyPackages handed out (lifetimes ending at +10 days and +60 days), one never claimed
+    # that expires at +5 days.
+    b.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW + 10 * day), NOW, b"i1")
+    b.add_key_package(ALICE, b"r2", b"kp2", False, int(NOW + 60 * day), NOW, b"i2")
+    b.add_key_package(CAROL, b"r3", b"kp3", False, int(NOW + 5 * day), NOW, b"i3")
+    assert b.claim_key_package(ALICE, NOW) == (b"kp1", False)
+    assert b.claim_key_package(ALICE, NOW) == (b"kp2", False)
+
+    def rows(table: str) -> int:
+        with sqlite3.connect(tmp_path / "n.db") as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+    later = NOW + 20 * day
+    # 4 idempotency records, kp3 (expired), the consumed kp1 (its lifetime is over), and the
+    # Commits of g's epochs 1 and 2 (older than g's newest and than the retention).
+    assert b.purge(later) == 4 + 1 + 1 + 2
+    assert (rows("commits"), rows("consumed_key_packages"), rows("key_packages")) == (2, 1, 0)
+    # First-Commit-wins still holds for every epoch up to the newest, in both groups.
+    for group, epoch in ((b"g", 1), (b"g", 3), (b"h", 1)):
+        with pytest.raises(RequestRefused) as info:
+            b.enqueue(CAROL, [BOB], b"late", b"late-%d" % epoch + group, (group, epoch), later)
+        assert info.value.code == ErrorCode.STALE
+    # kp2 is still remembered as consumed: uploading it again is refused.
+    with pytest.raises(RequestRefused):
+        b.add_key_package(ALICE, b"r2", b"kp2", False, int(NOW + 60 * day), later, b"i2")
+    assert b.purge(later) == 0
+    b.close()
+
+
+def test_consumed_key_packages_from_before_version_4_are_forgotten_after_the_max_lifetime(
+    tmp_path: Path,
+) -> None:
+    from quicnproto.node.store import MIGRATIONS
+
+    day = 24 * 3600.0
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in (*MIGRATIONS[0], *MIGRATIONS[1], *MIGRATIONS[2]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute(
+        "INSERT INTO consumed_key_packages (ref, consumed_at, init_key) VALUES (?, ?, ?)",
+        (b"old", NOW, b"i-old"),
+    )
+    conn.close()
+    b = SQLiteBackend(path, StoreLimits(key_package_max_lifetime=90 * day))
+    assert b.schema_version() == SCHEMA_VERSION == 4
+    # Its lifetime is unknown, but it cannot have outlived the longest one accepted.
+    assert b.purge(NOW + 89 * day) == 0
+    with pytest.raises(RequestRefused):
+        b.add_key_package(ALICE, b"old", b"kp", False, int(NOW + 100 * day), NOW + 89 * day)
+    assert b.purge(NOW + 91 * day) == 1
+    b.close()
