@@ -27,7 +27,15 @@ import capnp
 
 from quicnproto.errors import ErrorCode, ProtocolError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+def _schema_dir() -> Path:
+    """``quicnproto/schemas`` in an installed package, else the source tree's ``schemas/``."""
+    here = Path(__file__).resolve().parent
+    installed = here / "schemas"
+    return installed if (installed / "envelope.capnp").is_file() else here.parent / "schemas"
+
+
+SCHEMA_DIR = _schema_dir()
 """Where ``envelope.capnp``, ``auth.capnp`` and ``delivery.capnp`` live."""
 
 DEFAULT_NESTING_LIMIT = 16  # VALIDATION §5.7: nesting 16

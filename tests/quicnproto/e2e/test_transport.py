@@ -743,6 +743,10 @@ async def test_a_request_is_acknowledged_while_its_answer_is_still_pending() -> 
         await write_frame(stream, b"request", end_stream=True)
         loss = quic_connection._loss
         with trio.fail_after(2):
+            # Sent (by the connection's timer task, right after the write)...
+            while quic_connection._packet_number == sent_before:
+                await trio.sleep(0.001)
+            # ...then acknowledged.
             while loss.bytes_in_flight:
                 await trio.sleep(0.005)
         # Acknowledged without a probe timeout and without resending: one packet went out.
