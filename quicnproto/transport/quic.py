@@ -42,6 +42,8 @@ its internals: :func:`_unacknowledged_bytes` (send backpressure),
 transmitting).
 
 Contract: a handler's exception resets its stream and is logged; it never stops the server.
+A handler whose peer asks it to stop sending (STOP_SENDING, e.g. a client that gave up on a long
+poll) is cancelled, so it does not hold its stream slot until its own timeout.
 Errors raised to the application are :class:`~quicnproto.errors.TransportError` and its
 subclasses :class:`StreamResetError` and :class:`ConnectionClosedError` (both carry
 ``error_code``). Logs go to ``quicnproto.transport`` and never contain
@@ -259,6 +261,8 @@ class QuicStream:
         self._reading = False
         self._writing = False
         self._closed = False
+        self._handler_scope: trio.CancelScope | None = None
+        """The running handler's scope (peer-opened streams); cancelled on STOP_SENDING."""
 
     def __repr__(self) -> str:
         return f"<QuicStream {self.stream_id} of connection {self.connection.id}>"
@@ -757,6 +761,8 @@ class _Connection:
                 self._mark_send_done(stream)
                 stream._wake()
                 self._send_lot.unpark_all()
+                if stream._handler_scope is not None:
+                    stream._handler_scope.cancel()
         elif isinstance(event, events.ConnectionIdIssued):
             self.add_route(event.connection_id)
         elif isinstance(event, events.ConnectionIdRetired):
@@ -1036,7 +1042,18 @@ class _Connection:
         handler = self.endpoint.handler
         assert handler is not None
         try:
-            await handler(stream)
+            with trio.CancelScope() as scope:
+                stream._handler_scope = scope
+                await handler(stream)
+            if scope.cancelled_caught:
+                # The peer gave up on the stream (STOP_SENDING): nobody waits for the answer,
+                # so a handler parked in a long poll does not hold its slot until it times out.
+                _log_event(
+                    logging.DEBUG,
+                    "quic_handler_abandoned",
+                    conn=self.info.id,
+                    stream=stream.stream_id,
+                )
         except TransportError as exc:
             # The stream was reset or the connection went away under the handler: expected.
             _log_event(
@@ -1065,6 +1082,7 @@ class _Connection:
         else:
             self.finish_stream(stream)
         finally:
+            stream._handler_scope = None
             # Only moves deadlines later (idle), so the watchdog need not wake.
             self.handlers_running -= 1
             self.last_activity = trio.current_time()
@@ -1421,7 +1439,8 @@ async def serve_quic(
     Each peer-opened bidirectional stream gets its own handler task in its connection's
     nursery. When the handler returns, the stream is finished (EOF sent if the handler did
     not, unread input stopped); if it raises, the error is logged and the stream is reset with
-    ``ErrorCode.INTERNAL``. Handlers never bring the server down.
+    ``ErrorCode.INTERNAL``; if the peer sends STOP_SENDING, the handler is cancelled (its
+    answer has nowhere to go). Handlers never bring the server down.
 
     Args:
         host: address to bind (``"0.0.0.0"``, ``"127.0.0.1"``, ``"::"``...).

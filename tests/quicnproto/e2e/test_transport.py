@@ -775,3 +775,31 @@ async def test_a_buffered_frame_is_read_without_waiting_and_a_split_one_by_its_d
         await stream.send_all(b"\x00\x00\x00\x08half")  # the second frame never completes
         assert await read_all(stream) == bytes([ErrorCode.TIMEOUT])
     assert results == [b"whole"]
+
+
+async def test_a_handler_whose_peer_stops_the_stream_is_cancelled() -> None:
+    cancelled = trio.Event()
+    started = trio.Event()
+
+    async def waits_forever(stream: QuicStream) -> None:
+        request = await read_frame(stream, 1 << 20)
+        if request != b"long poll":
+            await write_frame(stream, request, end_stream=True)
+            return
+        started.set()
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    async with running_server(waits_forever) as server, server.connect() as client:
+        stream = await client.open_stream()
+        await write_frame(stream, b"long poll", end_stream=True)
+        with trio.fail_after(5):
+            await started.wait()
+            stream.reset(ErrorCode.NO_ERROR)  # the client gives up: STOP_SENDING
+            await cancelled.wait()
+        # The connection serves on.
+        stream = await client.open_stream()
+        await write_frame(stream, b"next", end_stream=True)
+        assert await read_frame(stream, 1 << 20) == b"next"
