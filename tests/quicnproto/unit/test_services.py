@@ -420,8 +420,8 @@ async def test_pagination_with_random_acks_skips_and_repeats_nothing(
 
 @pytest.fixture
 def held_commits(monkeypatch: pytest.MonkeyPatch):
-    """Group commits wait in the committer thread until ``release`` is set (``fail``: they
-    raise instead of committing)."""
+    """Group commits wait in the committer thread until ``release`` is set (set at first;
+    ``fail``: they fail as a failed ``COMMIT`` does)."""
     import sqlite3
     import threading
 
@@ -440,26 +440,32 @@ def held_commits(monkeypatch: pytest.MonkeyPatch):
         original(self, conn, batch)
 
     monkeypatch.setattr(store_module.SQLiteBackend, "_commit_batch", commit_batch)
+    release.set()
     return release, fail
+
+
+async def queue_with_messages(
+    tmp_path: Path, count: int
+) -> tuple[Any, DeliveryService, dict[str, Any], bytes]:
+    """A store and Delivery Service where Bob's queue holds ``count`` messages (seqs 1..)."""
+    store = open_sqlite_store(tmp_path / "n.db")
+    config = NodeConfig()
+    auth = AuthService(store, config, node_certificate=NODE_CERT)
+    delivery = DeliveryService(store, config)
+    sender: dict[str, Any] = {}
+    owner: dict[str, Any] = {}
+    login(auth, sender, Ed25519PrivateKey.generate())
+    bob = login(auth, owner, Ed25519PrivateKey.generate())
+    for i in range(count):
+        await delivery.enqueue(sender, Enqueue((bob,), b"p%d" % i, b"m%d" % i))
+    return store, delivery, owner, bob
 
 
 async def test_piggybacked_ack_answers_before_its_commit_and_every_later_request_sees_it(
     tmp_path: Path, held_commits: Any
 ) -> None:
     release, _ = held_commits
-    release.set()
-    store = open_sqlite_store(tmp_path / "n.db")
-    config = NodeConfig()
-    auth, delivery = (
-        AuthService(store, config, node_certificate=NODE_CERT),
-        DeliveryService(store, config),
-    )
-    sender: dict[str, Any] = {}
-    owner: dict[str, Any] = {}
-    login(auth, sender, Ed25519PrivateKey.generate())
-    bob = login(auth, owner, Ed25519PrivateKey.generate())
-    for i in range(4):
-        await delivery.enqueue(sender, Enqueue((bob,), b"p%d" % i, b"m%d" % i))
+    store, delivery, owner, bob = await queue_with_messages(tmp_path, 4)
     release.clear()
     with trio.fail_after(5):
         # Answered while the acknowledgement's commit is still held.
@@ -490,20 +496,8 @@ async def test_piggybacked_ack_answers_before_its_commit_and_every_later_request
 async def test_a_piggybacked_ack_that_fails_to_commit_loses_nothing(
     tmp_path: Path, held_commits: Any
 ) -> None:
-    release, fail = held_commits
-    release.set()
-    store = open_sqlite_store(tmp_path / "n.db")
-    config = NodeConfig()
-    auth, delivery = (
-        AuthService(store, config, node_certificate=NODE_CERT),
-        DeliveryService(store, config),
-    )
-    sender: dict[str, Any] = {}
-    owner: dict[str, Any] = {}
-    login(auth, sender, Ed25519PrivateKey.generate())
-    bob = login(auth, owner, Ed25519PrivateKey.generate())
-    for i in range(3):
-        await delivery.enqueue(sender, Enqueue((bob,), b"p%d" % i, b"m%d" % i))
+    _, fail = held_commits
+    store, delivery, owner, bob = await queue_with_messages(tmp_path, 3)
     fail.set()
     page = await delivery.fetch(owner, Fetch(bob, after_seq=3, ack_up_to=3))
     assert page.messages == ()
