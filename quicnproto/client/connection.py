@@ -231,8 +231,9 @@ class NodeClient:
         With ``wait_ms``, the node holds the request until a message arrives or the time passes.
         With ``ack_up_to``, the node deletes our messages up to that sequence number (durably
         in its next group commit; the answer does not wait for it) and never returns them
-        again, so a polling loop can acknowledge the previous batch in its next fetch. Messages that expired
-        on the node are not among them: :meth:`fetch_page` also tells how many were lost.
+        again, so a polling loop can acknowledge the previous batch in its next fetch.
+        Messages that expired on the node are not among them: :meth:`fetch_page` also tells
+        how many were lost.
         """
         answer = await self.fetch_page(
             recipient_key, after_seq, limit=limit, wait_ms=wait_ms, ack_up_to=ack_up_to

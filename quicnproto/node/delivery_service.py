@@ -106,7 +106,6 @@ class DeliveryService:
         acks = self._acks.get(recipient)
         if acks is None:
             acks = self._acks[recipient] = _AcksInFlight()
-        acks.up_to = max(acks.up_to, up_to_seq)
         acks.count += 1
 
         def done() -> None:
@@ -116,7 +115,12 @@ class DeliveryService:
                 if self._acks.get(recipient) is acks:
                     del self._acks[recipient]
 
-        await self.store.ack_later(recipient, up_to_seq, done)
+        try:
+            await self.store.ack_later(recipient, up_to_seq, done)
+        except BaseException:
+            done()  # never queued (e.g. cancelled first): nothing to wait for or to skip
+            raise
+        acks.up_to = max(acks.up_to, up_to_seq)
 
     def _acked_in_flight(self, recipient: bytes) -> int:
         acks = self._acks.get(recipient)

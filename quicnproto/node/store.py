@@ -1435,12 +1435,11 @@ class ThreadedStore:
         fsync in its path, and the caller knows until when reads must skip those messages
         themselves). If the commit fails the messages stay, and the next acknowledgement, which
         is cumulative, removes them; such failures are counted in :attr:`background_failures`.
-        Backends without group commit run :meth:`ack` and call ``on_done`` before returning."""
+        Backends without group commit run :meth:`ack` and call ``on_done`` before returning.
+        ``on_done`` is called exactly once when this returns, never when it raises."""
         if self._sqlite is None or self._writer is None:
-            try:
-                await self.ack(recipient, up_to_seq)
-            finally:
-                on_done()
+            await self.ack(recipient, up_to_seq)
+            on_done()
             return
         await trio.lowlevel.checkpoint_if_cancelled()
         item = _PendingWrite(self._sqlite._ack_op(recipient, up_to_seq))

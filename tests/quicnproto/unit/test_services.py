@@ -511,3 +511,19 @@ async def test_a_piggybacked_ack_that_fails_to_commit_loses_nothing(
     assert [m.seq for m in (await delivery.fetch(owner, Fetch(bob))).messages] == [1, 2, 3]
     assert (await delivery.ack(owner, Ack(bob, 3))).removed == 3
     await store.aclose()
+
+
+async def test_a_fetch_cancelled_before_its_ack_is_queued_leaves_nothing_pending(
+    tmp_path: Path,
+) -> None:
+    store, delivery, owner, bob = await queue_with_messages(tmp_path, 4)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await delivery.fetch(owner, Fetch(bob, after_seq=2, ack_up_to=2))
+    assert scope.cancelled_caught
+    with trio.fail_after(5):
+        # Nothing waits for an acknowledgement that was never queued, and nothing is skipped.
+        assert (await delivery.count_queue(owner, CountQueue(bob))).count == 4
+        page = await delivery.fetch(owner, Fetch(bob))
+    assert [m.seq for m in page.messages] == [1, 2, 3, 4]
+    await store.aclose()
