@@ -576,7 +576,7 @@ async def test_cancelled_requests_at_the_cap_under_loss_are_never_refused(
 
         async def worker() -> None:
             nonlocal answered, abandoned
-            for _ in range(6):
+            for _ in range(10):
                 try:
                     with trio.move_on_after(0.01) as scope:
                         async with await client.open_stream() as stream:
