@@ -17,13 +17,19 @@ Prints JSON::
                     every copy fetched counts
     latency_ms  p50/p99 from the start of an enqueue to a long-polling recipient holding the
                 message (its next fetch acknowledges it), at 1,000 messages/s offered
-                (latency_ms_light_load: at 100/s); p99_runs lists every run's p99
+                (latency_ms_light_load: at 100/s); p99_runs lists every run's p99;
+                cpu_ms_per_message is the CPU this process spent per message during the run
+                (client and node together); with the node in a child process,
+                client_cpu_ms_per_message and node_cpu_ms_per_message split it (node: from
+                /proc, so Linux only). At 1,000 messages/s, 1 ms per message is a whole core.
     ratio       node delivered_per_s_64_clients / raw concurrent64_requests_per_s
                 (ratio_one_connection: the one-connection figure over the same raw rate;
                 ratio_vs_raw_64_connections: over the raw rate of 64 connections, the same
                 shape as the node's 64 clients; ratio_bound_point_to_point: raw 64 connections
                 over raw 64 streams, the most "ratio" could be for any node on this driver;
                 ratio_groups_of_8: the group figure over the raw 64-stream rate)
+    sans_io_us  microseconds aioquic alone spends per request/response exchange, by step
+                (benchmarks/raw_echo.py)
 
 The node runs in this process (as the raw echo server does) with its SQLite file on disk (WAL,
 synchronous=FULL), as ``quicnproto serve`` runs it: client and node then share one core.
@@ -45,6 +51,7 @@ import statistics
 import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.raw_echo import (  # noqa: E402
     measure_raw_echo,
     measure_raw_echo_process,
+    measure_sans_io,
     run_child_server,
 )
 from quicnproto.client.connection import NodeClient, identity_key_of, open_client  # noqa: E402
@@ -238,7 +246,40 @@ def _bench_node_config(data_dir: Path) -> NodeConfig:
     )
 
 
-async def _measure_against(port: int, cert: Path, duration_s: float) -> dict[str, Any]:
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, every thread) used so far by this process (``pid`` None) or by
+    the process ``pid`` (read from ``/proc``; None where there is no ``/proc``)."""
+    if pid is None:
+        return time.process_time()
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _latency_with_cpu(
+    config: ClientConfig, duration_s: float, rate: float, server_pid: int | None
+) -> dict[str, Any]:
+    """:func:`_latency`, plus the CPU milliseconds spent per message: by this process (client
+    and, in process, node) and, with ``server_pid``, by the node's own process."""
+    before = _cpu_seconds(None), _cpu_seconds(server_pid)
+    result: dict[str, Any] = await _latency(config, duration_s, rate)
+    after = _cpu_seconds(None), _cpu_seconds(server_pid)
+    messages = max(1, result["messages"])
+    if server_pid is None:
+        result["cpu_ms_per_message"] = round((after[0] - before[0]) / messages * 1000, 3)
+        return result
+    result["client_cpu_ms_per_message"] = round((after[0] - before[0]) / messages * 1000, 3)
+    if before[1] is not None and after[1] is not None:
+        result["node_cpu_ms_per_message"] = round((after[1] - before[1]) / messages * 1000, 3)
+    return result
+
+
+async def _measure_against(
+    port: int, cert: Path, duration_s: float, server_pid: int | None = None
+) -> dict[str, Any]:
     client_config = ClientConfig(host="127.0.0.1", port=port, server_cert=cert)
     shared_config = ClientConfig(
         host="127.0.0.1",
@@ -252,8 +293,8 @@ async def _measure_against(port: int, cert: Path, duration_s: float) -> dict[str
     delivered_groups = await _delivered(
         client_config, duration_s, shared=False, group_size=GROUP_SIZE
     )
-    latency = await _latency(client_config, duration_s, OFFERED_RATE)
-    light = await _latency(client_config, duration_s, LIGHT_RATE)
+    latency = await _latency_with_cpu(client_config, duration_s, OFFERED_RATE, server_pid)
+    light = await _latency_with_cpu(client_config, duration_s, LIGHT_RATE, server_pid)
     return {
         "node": {
             "enqueue_fetch_round_trips_per_s": round(round_trips, 1),
@@ -290,7 +331,9 @@ async def measure_node_process(duration_s: float = 2.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="quicnproto-bench-") as tmp:
         process, port = await run_child_server([sys.executable, __file__, "--serve-node", tmp], tmp)
         try:
-            return await _measure_against(port, Path(tmp) / "server-cert.der", duration_s)
+            return await _measure_against(
+                port, Path(tmp) / "server-cert.der", duration_s, server_pid=process.pid
+            )
         finally:
             process.kill()
             await process.wait()
@@ -353,6 +396,7 @@ async def _main(duration_s: float, runs: int) -> dict[str, Any]:
             **node_child,
             **_ratios(raw_child, node_child),
         },
+        "sans_io_us": measure_sans_io(),
         "targets": {"ratio": ">= 0.5", "latency_p99_ms": "<= 10"},
         "runs": runs,
         "duration_s": duration_s,

@@ -3,7 +3,10 @@
 Prints JSON: round trips per second on one stream, requests per second with 64 concurrent
 request streams on one connection (one QUIC stream per request, as the node uses them), and
 requests per second from 64 clients on 64 connections (the shape of the node's 64-client
-benchmark, which pays per-connection costs that 64 streams on one connection share).
+benchmark, which pays per-connection costs that 64 streams on one connection share). Also
+``sans_io_us``: microseconds aioquic's ``QuicConnection`` alone spends on one request/response
+exchange of about one datagram each way (client builds, server receives, server builds, client
+receives), with no sockets, no Trio and no driver: the floor under every figure above.
 ``benchmarks/node.py`` imports :func:`measure_raw_echo` (echo server in this process) and
 :func:`measure_raw_echo_process` (echo server in a child process) for its ``raw_echo`` sections
 and ratios.
@@ -14,9 +17,11 @@ Usage: ``python benchmarks/raw_echo.py [duration_s]``
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,11 @@ from quicnproto.transport.quic import (  # noqa: E402
     open_quic_connection,
     serve_quic,
 )
-from quicnproto.transport.tls import generate_self_signed_certificate  # noqa: E402
+from quicnproto.transport.tls import (  # noqa: E402
+    generate_self_signed_certificate,
+    parse_certificate,
+    parse_private_key,
+)
 
 ALPN = "quicnproto-bench"
 MAX_FRAME = 1 << 20
@@ -229,6 +238,98 @@ async def measure_raw_echo_process(duration_s: float = 2.0) -> dict[str, Any]:
             await process.wait()
 
 
+def measure_sans_io(exchanges: int = 3000) -> dict[str, float]:
+    """Microseconds spent in aioquic alone per request/response exchange, by step.
+
+    A client and a server ``QuicConnection`` hand datagrams to each other in memory on a
+    made-up clock. After the handshake, each exchange opens a stream, sends one framed
+    :data:`PAYLOAD` request with its end, and the server answers the same bytes with its end:
+    about one datagram each way (counted), each carrying the ACK of the previous one.
+    """
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+
+    certificate, private_key = generate_self_signed_certificate()
+    client = QuicConnection(
+        configuration=QuicConfiguration(
+            is_client=True, alpn_protocols=[ALPN], verify_mode=ssl.CERT_NONE
+        )
+    )
+    server_configuration = QuicConfiguration(
+        is_client=False,
+        alpn_protocols=[ALPN],
+        certificate=parse_certificate(certificate),
+        private_key=parse_private_key(private_key),
+    )
+    server = QuicConnection(
+        configuration=server_configuration,
+        original_destination_connection_id=client.original_destination_connection_id,
+    )
+    address = ("127.0.0.1", 4201)
+    now = 0.0
+    client.connect(address, now=now)
+    for _ in range(10):  # the handshake
+        moved = False
+        for datagram, _ in client.datagrams_to_send(now=now):
+            server.receive_datagram(datagram, address, now=now)
+            moved = True
+        for datagram, _ in server.datagrams_to_send(now=now):
+            client.receive_datagram(datagram, address, now=now)
+            moved = True
+        if not moved:
+            break
+    while client.next_event() is not None or server.next_event() is not None:
+        pass
+    frame = len(PAYLOAD).to_bytes(4, "big") + PAYLOAD
+    spent = [0.0, 0.0, 0.0, 0.0]
+    datagrams = [0, 0]
+    clock = time.perf_counter
+    warm_up = 50  # past the post-handshake frames (new connection ids, HANDSHAKE_DONE, ...)
+    for exchange in range(warm_up + exchanges):
+        if exchange == warm_up:
+            spent = [0.0, 0.0, 0.0, 0.0]
+            datagrams = [0, 0]
+        now += 0.001
+        stream_id = client.get_next_available_stream_id()
+        client.send_stream_data(stream_id, frame, end_stream=True)
+        t0 = clock()
+        requests = client.datagrams_to_send(now=now)
+        t1 = clock()
+        for datagram, _ in requests:
+            server.receive_datagram(datagram, address, now=now)
+        t2 = clock()
+        while server.next_event() is not None:
+            pass
+        server.send_stream_data(stream_id, frame, end_stream=True)
+        t3 = clock()
+        answers = server.datagrams_to_send(now=now)
+        t4 = clock()
+        for datagram, _ in answers:
+            client.receive_datagram(datagram, address, now=now)
+        t5 = clock()
+        while client.next_event() is not None:
+            pass
+        if exchange >= warm_up:
+            datagrams[0] += len(requests)
+            datagrams[1] += len(answers)
+        spent[0] += t1 - t0
+        spent[1] += t2 - t1
+        spent[2] += t4 - t3
+        spent[3] += t5 - t4
+    client_build, server_receive, server_build, client_receive = (
+        round(x / exchanges * 1e6, 1) for x in spent
+    )
+    return {
+        "client_build": client_build,
+        "server_receive": server_receive,
+        "server_build": server_build,
+        "client_receive": client_receive,
+        "per_exchange": round(client_build + server_receive + server_build + client_receive, 1),
+        "datagrams_per_request": round(datagrams[0] / exchanges, 3),
+        "datagrams_per_answer": round(datagrams[1] / exchanges, 3),
+    }
+
+
 def main() -> None:
     """Run the benchmark and print JSON."""
     if len(sys.argv) == 3 and sys.argv[1] == "--serve-echo":
@@ -238,6 +339,7 @@ def main() -> None:
     result = {
         "raw_echo": trio.run(measure_raw_echo, duration),
         "raw_echo_server_in_child_process": trio.run(measure_raw_echo_process, duration),
+        "sans_io_us": measure_sans_io(),
     }
     print(json.dumps(result, indent=2))
 

@@ -1,0 +1,102 @@
+"""The node benchmark runs and prints the JSON the node issue asks for.
+
+Timings are never asserted (they belong to the printed JSON); this checks the shape of the
+output, that every message of the latency runs arrived, and that each ratio is the quotient of
+the figures printed beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DURATION_S = 0.3
+
+
+@pytest.fixture(scope="module")
+def node_benchmark() -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "node.py"), str(DURATION_S), "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def _positive(section: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        value = section[key]
+        assert isinstance(value, (int, float)) and value > 0, (key, value)
+
+
+def _check_side(side: dict[str, Any], *, child: bool) -> None:
+    _positive(
+        side["raw_echo"],
+        "one_stream_round_trips_per_s",
+        "concurrent64_requests_per_s",
+        "connections64_requests_per_s",
+    )
+    _positive(
+        side["node"],
+        "enqueue_fetch_round_trips_per_s",
+        "delivered_per_s_64_clients",
+        "delivered_per_s_64_clients_one_connection",
+        "delivered_per_s_64_clients_groups_of_8",
+    )
+    for key, rate in (("latency_ms", 1000), ("latency_ms_light_load", 100)):
+        latency = side[key]
+        # Every message offered during the run reached the long-polling recipient.
+        assert latency["messages"] == int(rate * DURATION_S)
+        assert latency["offered_per_s"] == rate
+        assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+        assert latency["p99_runs"] == [latency["p99"]]
+        cpu_keys = (
+            ("client_cpu_ms_per_message", "node_cpu_ms_per_message")
+            if child
+            else ("cpu_ms_per_message",)
+        )
+        if rate == 1000:
+            _positive(latency, *cpu_keys)
+        else:  # 30 messages may fit in one 10 ms tick of /proc's accounting
+            assert all(latency[k] >= 0 for k in cpu_keys)
+    streams = side["raw_echo"]["concurrent64_requests_per_s"]
+    connections = side["raw_echo"]["connections64_requests_per_s"]
+    node = side["node"]
+    assert side["ratio"] == round(node["delivered_per_s_64_clients"] / streams, 3)
+    assert side["ratio_bound_point_to_point"] == round(connections / streams, 3)
+    assert side["ratio_groups_of_8"] == round(
+        node["delivered_per_s_64_clients_groups_of_8"] / streams, 3
+    )
+
+
+def test_node_benchmark_in_process(node_benchmark: dict[str, Any]) -> None:
+    _check_side(node_benchmark, child=False)
+    assert node_benchmark["runs"] == 1
+    assert node_benchmark["duration_s"] == DURATION_S
+    assert node_benchmark["targets"] == {"ratio": ">= 0.5", "latency_p99_ms": "<= 10"}
+
+
+def test_node_benchmark_node_in_child_process(node_benchmark: dict[str, Any]) -> None:
+    _check_side(node_benchmark["node_in_child_process"], child=True)
+
+
+def test_node_benchmark_sans_io_floor(node_benchmark: dict[str, Any]) -> None:
+    sans_io = node_benchmark["sans_io_us"]
+    _positive(sans_io, "client_build", "server_receive", "server_build", "client_receive")
+    steps = ("client_build", "server_receive", "server_build", "client_receive")
+    assert abs(sans_io["per_exchange"] - sum(sans_io[k] for k in steps)) < 0.5
+    # One stream frame each way fits in one datagram; an extra one now and then carries
+    # stream-credit updates.
+    assert sans_io["datagrams_per_request"] == 1.0
+    assert 1.0 <= sans_io["datagrams_per_answer"] < 1.1
