@@ -18,6 +18,9 @@ Prints JSON::
     latency_ms  p50/p99 from the start of an enqueue to a long-polling recipient holding the
                 message (its next fetch acknowledges it), at 1,000 messages/s offered
                 (latency_ms_light_load: at 100/s); p99_runs lists every run's p99;
+                sent_per_s is the rate actually offered (below offered_per_s when this
+                process cannot keep up) and p99_from_schedule counts from each message's due
+                time, so it includes the wait to start a late send;
                 cpu_ms_per_message is the CPU this process spent per message during the run
                 (client and node together); with the node in a child process,
                 client_cpu_ms_per_message and node_cpu_ms_per_message split it (node: from
@@ -182,11 +185,18 @@ async def _delivered(
 
 
 async def _latency(config: ClientConfig, duration_s: float, rate: float) -> dict[str, float]:
-    """Enqueue-start to recipient-holds-it latency with ``rate`` messages/s offered."""
+    """Enqueue-start to recipient-holds-it latency with ``rate`` messages/s offered.
+
+    Message ``i`` is due at ``start + i / rate``. When this process is too busy to start it on
+    time, the figures from the enqueue's actual start hide that wait, so the result also gives
+    ``p99_from_schedule`` (from the due time) and ``sent_per_s``, the rate actually offered.
+    """
     sender, recipient = _identity(), _identity()
     recipient_key = identity_key_of(recipient)
     total = int(rate * duration_s)
     samples: list[float] = []
+    from_schedule: list[float] = []
+    last_start = 0.0
     done = trio.Event()
 
     async def receive(client: NodeClient) -> None:
@@ -198,8 +208,9 @@ async def _latency(config: ClientConfig, duration_s: float, rate: float) -> dict
             )
             now = trio.current_time()
             for message in messages:
-                (sent,) = struct.unpack(">d", message.payload[:8])
+                due, sent = struct.unpack(">dd", message.payload[:16])
                 samples.append((now - sent) * 1000)
+                from_schedule.append((now - due) * 1000)
             if messages:
                 cursor = messages[-1].seq
         done.set()
@@ -215,7 +226,9 @@ async def _latency(config: ClientConfig, duration_s: float, rate: float) -> dict
                 await trio.sleep_until(start + i / rate)
 
                 async def one(i: int = i) -> None:
-                    stamp = struct.pack(">d", trio.current_time())
+                    nonlocal last_start
+                    last_start = trio.current_time()
+                    stamp = struct.pack(">dd", start + i / rate, last_start)
                     await sclient.enqueue([recipient_key], stamp + PAYLOAD, b"l-%d" % i)
 
                 nursery.start_soon(one)
@@ -223,13 +236,20 @@ async def _latency(config: ClientConfig, duration_s: float, rate: float) -> dict
                 await done.wait()
             nursery.cancel_scope.cancel()
     samples.sort()
+    from_schedule.sort()
     return {
         "p50": round(statistics.median(samples), 3),
-        "p99": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
+        "p99": round(_p99(samples), 3),
         "max": round(samples[-1], 3),
+        "p99_from_schedule": round(_p99(from_schedule), 3),
         "messages": len(samples),
         "offered_per_s": rate,
+        "sent_per_s": round(total / (last_start - start + 1 / rate), 1),
     }
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def _bench_node_config(data_dir: Path) -> NodeConfig:

@@ -60,6 +60,9 @@ def _check_side(side: dict[str, Any], *, child: bool) -> None:
         assert latency["messages"] == int(rate * DURATION_S)
         assert latency["offered_per_s"] == rate
         assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+        # Each message is due no later than its enqueue starts.
+        assert latency["p99"] <= latency["p99_from_schedule"]
+        assert 0 < latency["sent_per_s"]
         assert latency["p99_runs"] == [latency["p99"]]
         cpu_keys = (
             ("client_cpu_ms_per_message", "node_cpu_ms_per_message")
