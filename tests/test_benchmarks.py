@@ -101,5 +101,5 @@ def test_node_benchmark_sans_io_floor(node_benchmark: dict[str, Any]) -> None:
     assert abs(sans_io["per_exchange"] - sum(sans_io[k] for k in steps)) < 0.5
     # One stream frame each way fits in one datagram; an extra one now and then carries
     # stream-credit updates.
-    assert sans_io["datagrams_per_request"] == 1.0
+    assert 1.0 <= sans_io["datagrams_per_request"] < 1.1
     assert 1.0 <= sans_io["datagrams_per_answer"] < 1.1
