@@ -225,5 +225,3 @@ def _dispatch(
 
 
 __all__ = ["Result", "process_message"]
-
-

@@ -191,7 +191,6 @@ def validate_proposal(
         if reinit.version < state.group_context.version:
             raise ValidationError(RULE_REINIT_VERSION, f"ReInit to version {reinit.version}")
 
-
         try:
             get_suite(reinit.cipher_suite)
         except MLSError as exc:
@@ -285,11 +284,7 @@ def validate_proposal_list(
     add_keys: set[bytes] = set()
     add_init_keys: set[bytes] = set()
     psk_ids: set[bytes] = set()
-    removed = {
-        p.proposal.remove.removed
-        for p in proposals
-        if p.proposal.remove is not None
-    }
+    removed = {p.proposal.remove.removed for p in proposals if p.proposal.remove is not None}
     for p in proposals:
         prop = p.proposal
         if prop.update is not None:

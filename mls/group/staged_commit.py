@@ -203,9 +203,7 @@ def stage_commit(
     if path is None and (applied.path_required or external):
         raise ValidationError(RULE_PATH_REQUIRED, "the Commit needs a path")
     tree = applied.tree
-    removed_before = {
-        leaf: state.tree.leaf_node(leaf) for leaf in applied.removed
-    }
+    removed_before = {leaf: state.tree.leaf_node(leaf) for leaf in applied.removed}
     if external:
         assert path is not None
         committer = tree.leftmost_blank_leaf()

@@ -150,9 +150,7 @@ class GroupState:
 
     def members_snapshot(self) -> dict[int, tuple[bytes, Credential]]:
         """leaf -> (signature key, credential) of every member now."""
-        return {
-            int(i): (leaf.signature_key, leaf.credential) for i, leaf in self.tree.leaves()
-        }
+        return {int(i): (leaf.signature_key, leaf.credential) for i, leaf in self.tree.leaves()}
 
     def as_past_epoch(self, secret_tree: SecretTree | None = None) -> PastEpoch:
         """What this epoch leaves behind once the next one starts."""

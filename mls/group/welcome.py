@@ -138,9 +138,7 @@ def create_welcome(
         kem_output, ciphertext = encrypt_with_label(
             suite, kp.init_key, WELCOME_LABEL, encrypted_group_info, group_secrets.encode()
         )
-        secrets.append(
-            EncryptedGroupSecrets(kp.ref(suite), HPKECiphertext(kem_output, ciphertext))
-        )
+        secrets.append(EncryptedGroupSecrets(kp.ref(suite), HPKECiphertext(kem_output, ciphertext)))
     return Welcome(int(suite.id), tuple(secrets), encrypted_group_info)
 
 
