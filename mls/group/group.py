@@ -50,7 +50,7 @@ from ..messages import (
     Update,
     Welcome,
 )
-from ..psk_id import PreSharedKeyID
+from ..psk_id import PreSharedKeyID, ResumptionPSKUsage
 from ..ratchet_tree import RatchetTree
 from ..secret_tree import SecretTree
 from ..transcript import interim_transcript_hash
@@ -426,6 +426,95 @@ class Group:
         )
         self._pending = created
         return created
+
+    def _resume(
+        self,
+        usage: ResumptionPSKUsage,
+        group_id: bytes,
+        key_package: KeyPackage,
+        encryption_priv: bytes,
+        signature_priv: bytes,
+        key_packages: Sequence[bytes | KeyPackage],
+        extensions: Sequence[Extension],
+    ) -> tuple[Group, CreatedCommit]:
+        new = Group.create(
+            key_package,
+            encryption_priv,
+            signature_priv,
+            group_id,
+            extensions=extensions,
+            config=self.config,
+        )
+        psk = PreSharedKeyID.resumption(
+            usage, self.group_id, self.epoch, os.urandom(new.suite.hash_length)
+        )
+        proposals = [add_proposal(kp) for kp in key_packages]
+        proposals.append(Proposal.of(PreSharedKey(psk)))
+        created = new.commit(proposals, resumed_from=self)
+        new.merge_pending_commit()
+        return new, created
+
+    def reinit_successor(
+        self,
+        key_package: KeyPackage,
+        encryption_priv: bytes,
+        signature_priv: bytes,
+        key_packages: Sequence[bytes | KeyPackage],
+    ) -> tuple[Group, CreatedCommit]:
+        """Starts the group a committed ReInit asked for (RFC 9420 §11.2): a new group with
+        the ReInit's parameters, adding ``key_packages`` (one per other member, in the new
+        suite) with a resumption PSK of usage ``reinit`` from this group's last epoch.
+
+        Returns:
+            the new group (at epoch 1) and its Commit, whose Welcome the others join with
+            ``resumed_from`` set to their old group.
+
+        Raises:
+            UsageError: no ReInit was committed in this group.
+        """
+        reinit = None if self._state.pending_reinit is None else self._state.pending_reinit.reinit
+        if reinit is None:
+            raise UsageError("no ReInit was committed in this group")
+        if key_package.cipher_suite != reinit.cipher_suite:
+            raise UsageError("the KeyPackage is not in the ReInit's cipher suite")
+        return self._resume(
+            ResumptionPSKUsage.REINIT,
+            reinit.group_id,
+            key_package,
+            encryption_priv,
+            signature_priv,
+            key_packages,
+            reinit.extensions,
+        )
+
+    def branch(
+        self,
+        group_id: bytes,
+        key_package: KeyPackage,
+        encryption_priv: bytes,
+        signature_priv: bytes,
+        key_packages: Sequence[bytes | KeyPackage],
+        *,
+        extensions: Sequence[Extension] = (),
+    ) -> tuple[Group, CreatedCommit]:
+        """Branches a subgroup of this group's members (RFC 9420 §11.3), tied to this epoch
+        by a resumption PSK of usage ``branch``.
+
+        Returns:
+            the new group (at epoch 1) and its Commit with the Welcome.
+        """
+        self._check_active()
+        if key_package.cipher_suite != int(self.suite.id):
+            raise UsageError("a branch keeps the group's cipher suite")
+        return self._resume(
+            ResumptionPSKUsage.BRANCH,
+            group_id,
+            key_package,
+            encryption_priv,
+            signature_priv,
+            key_packages,
+            extensions,
+        )
 
     def merge_pending_commit(self) -> StagedCommit:
         """Applies the pending Commit (after the Delivery Service accepted it)."""

@@ -221,7 +221,13 @@ def check_psk_id(state: GroupState, psk: PreSharedKeyID, *, in_external_commit: 
     """PSK-01, PSK-02 (RFC 9420 §8.4, §12.1.4)."""
     if len(psk.psk_nonce) != state.suite.hash_length:
         raise ValidationError(RULE_PSK_NONCE, f"psk_nonce of {len(psk.psk_nonce)} bytes")
-    if psk.psktype == PSKType.RESUMPTION and psk.usage != ResumptionPSKUsage.APPLICATION:
+    # RFC 9420 §8.6, §11: reinit and branch PSKs only start a new group (the Commit that
+    # creates its epoch 1); in any other Commit they are refused (PSK-02)
+    if (
+        psk.psktype == PSKType.RESUMPTION
+        and psk.usage != ResumptionPSKUsage.APPLICATION
+        and (state.epoch != 0 or in_external_commit)
+    ):
         raise ValidationError(RULE_PSK_USAGE, f"resumption PSK with usage {psk.usage}")
 
 

@@ -77,8 +77,11 @@ def check(case: dict[str, Any]) -> None:
     except MLSError as exc:
         raise Mismatch("welcome", _describe(exc)) from None
     # The joiner's epoch authenticator matches the group's.
-    expect("initial_epoch_authenticator", state.secrets.epoch_authenticator,
-           case["initial_epoch_authenticator"])
+    expect(
+        "initial_epoch_authenticator",
+        state.secrets.epoch_authenticator,
+        case["initial_epoch_authenticator"],
+    )
     for i, epoch in enumerate(case["epochs"]):
         state = _follow(state, i, epoch, config)
 
@@ -98,8 +101,11 @@ def _follow(state: GroupState, i: int, epoch: dict[str, Any], config: GroupConfi
     if not isinstance(staged, StagedCommit):
         raise Mismatch(f"epochs[{i}].commit", f"processed as {type(staged).__name__}")
     # After the Commit the member's epoch authenticator is the vector's.
-    expect(f"epochs[{i}].epoch_authenticator", staged.state.secrets.epoch_authenticator,
-           epoch["epoch_authenticator"])
+    expect(
+        f"epochs[{i}].epoch_authenticator",
+        staged.state.secrets.epoch_authenticator,
+        epoch["epoch_authenticator"],
+    )
     return staged.state
 
 
