@@ -5,10 +5,11 @@
 For each size N it builds a tree with N members (leaves 0..N-1 of the next power of two) and
 every parent above them non-blank, then measures, as the median of ``--repeat`` runs:
 
-* ``create_update_path_ms``: the last member (next to the blank right edge, the worst case
-  for finding the filtered direct path) refreshes its path (key derivation, parent hashes, leaf
-  signature, new root tree hash, one HPKE encryption per copath node);
-* ``process_update_path_ms``: leaf 0 merges that path and decrypts it (signature
+* ``create_update_path_ms``: the member with the longest filtered direct path (leaf 0 in a
+  tree filled from the left: every copath subtree holds a member, so its path has one node per
+  tree level; the JSON gives the length) refreshes its path (key derivation, parent hashes,
+  leaf signature, new root tree hash, one HPKE encryption per copath node);
+* ``process_update_path_ms``: the last member merges that path and decrypts it (signature
   check, COM-05/06 counts, key uniqueness, parent hash, one HPKE decryption, key checks);
 * ``root_hash_after_path_change_ms``: the root tree hash after one direct path changed, from
   the cache (``O(log N)`` hashes), next to ``root_hash_from_scratch_ms`` (``O(N)``);
@@ -51,9 +52,11 @@ from mls.treekem import (  # noqa: E402
 GROUP_ID = b"benchmark group"
 
 
-def build(suite: Suite, n: int) -> tuple[RatchetTree, bytes, TreeKEMPrivateKey]:
+def build(
+    suite: Suite, n: int, sender: int, receiver: int
+) -> tuple[RatchetTree, bytes, TreeKEMPrivateKey]:
     """A tree with ``n`` members and every parent above them set; returns the tree, the
-    signature key of the last member and the private view of leaf 0."""
+    signature key of leaf ``sender`` and the private view of leaf ``receiver``."""
     width = 1
     while width < n:
         width *= 2
@@ -67,7 +70,7 @@ def build(suite: Suite, n: int) -> tuple[RatchetTree, bytes, TreeKEMPrivateKey]:
         nodes[2 * i] = Node.leaf(
             LeafNode(
                 encryption_key=leaf_pub,
-                signature_key=sig_pub if i == n - 1 else os.urandom(32),
+                signature_key=sig_pub if i == sender else os.urandom(32),
                 credential=Credential.basic(b"member-%d" % i),
                 capabilities=caps,
                 leaf_node_source=LeafNodeSource.KEY_PACKAGE,
@@ -81,10 +84,10 @@ def build(suite: Suite, n: int) -> tuple[RatchetTree, bytes, TreeKEMPrivateKey]:
         if first_leaf < n:
             nodes[x] = Node.parent(ParentNode(parent_pub, b"", ()))
     tree = RatchetTree(suite, nodes)
-    first = LeafIndex(0)
-    # Every parent shares one key pair, so leaf 0 knows all its ancestors' keys.
-    secrets = {p: parent_secret for p in direct_path(node_of(first), tree.n_leaves)}
-    return tree, sig_priv, TreeKEMPrivateKey(suite, first, leaf_priv, secrets)
+    me = LeafIndex(receiver)
+    # Every parent shares one key pair, so the receiver knows all its ancestors' keys.
+    secrets = {p: parent_secret for p in direct_path(node_of(me), tree.n_leaves)}
+    return tree, sig_priv, TreeKEMPrivateKey(suite, me, leaf_priv, secrets)
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -105,14 +108,15 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 def run(suite: Suite, n: int, repeat: int) -> dict[str, object]:
     t0 = time.perf_counter()
-    tree, sig_priv, receiver = build(suite, n)
+    # leaf 0's copath subtrees all hold members: its filtered direct path is the longest
+    sender = LeafIndex(0)
+    tree, sig_priv, receiver = build(suite, n, sender, n - 1)
     build_s = time.perf_counter() - t0
     scratch_ms = median_ms(tree.tree_hash_uncached, 1)
     tree.tree_hash()  # warm the cache once: O(N)
     context = GroupContext(
         ProtocolVersion.MLS10, int(suite.id), GROUP_ID, 1, tree.tree_hash(), b"\x00" * 32, ()
     )
-    sender = LeafIndex(n - 1)
 
     copies = [tree.copy() for _ in range(repeat)]
     created = []
