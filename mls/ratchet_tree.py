@@ -238,7 +238,7 @@ class RatchetTree:
         suite: the cipher suite whose hash the tree hashes use.
     """
 
-    __slots__ = ("suite", "_nodes", "_hashes", "_keys", "_filled")
+    __slots__ = ("suite", "_nodes", "_hashes", "_keys", "_filled", "_blank_from")
 
     def __init__(self, suite: Suite, nodes: Sequence[Node | None]) -> None:
         """A tree over ``nodes``; ``len(nodes)`` must be ``2 * n - 1`` for a power of two ``n``.
@@ -264,6 +264,8 @@ class RatchetTree:
             self._count_key(node, 1)
         # _filled[x]: how many non-blank nodes the subtree of x holds (bottom-up, by level)
         self._filled: list[int] = [0 if node is None else 1 for node in self._nodes]
+        # every leaf slot below _blank_from is non-blank (a hint for leftmost_blank_leaf)
+        self._blank_from = 0
         k = 1
         while (1 << k) <= len(nodes):
             for x in range((1 << k) - 1, len(nodes), 1 << (k + 1)):
@@ -349,6 +351,7 @@ class RatchetTree:
         other._hashes = list(self._hashes)
         other._keys = dict(self._keys)
         other._filled = list(self._filled)
+        other._blank_from = self._blank_from
         return other
 
     def __eq__(self, other: object) -> bool:
@@ -438,9 +441,14 @@ class RatchetTree:
         return None
 
     def leftmost_blank_leaf(self) -> LeafIndex | None:
-        for i in range(0, len(self._nodes), 2):
-            if self._nodes[i] is None:
+        """The leftmost blank leaf, or ``None`` when every leaf is taken (amortised ``O(1)``
+        over a run of additions: the scan resumes where the last one stopped)."""
+        nodes = self._nodes
+        for i in range(self._blank_from, len(nodes), 2):
+            if nodes[i] is None:
+                self._blank_from = i
                 return LeafIndex(i // 2)
+        self._blank_from = len(nodes) + 1
         return None
 
     def resolution(self, x: NodeIndex, exclude: Collection[int] = ()) -> list[NodeIndex]:
@@ -539,6 +547,8 @@ class RatchetTree:
         old = self._nodes[x]
         if old is node:
             return
+        if node is None and x % 2 == 0 and x < self._blank_from:
+            self._blank_from = x
         self._count_key(old, -1)
         self._count_key(node, 1)
         self._nodes[x] = node
@@ -561,6 +571,7 @@ class RatchetTree:
         if self.n_leaves >= MAX_LEAVES:
             raise UsageError(f"the tree cannot grow past {MAX_LEAVES} leaves")
         grow = len(self._nodes) + 1
+        self._blank_from = min(self._blank_from, grow)
         filled = self._filled[len(self._nodes) // 2]
         self._nodes.extend([None] * grow)
         self._hashes.extend([None] * grow)
@@ -579,6 +590,7 @@ class RatchetTree:
             del nodes[half - 1 :]
             del self._hashes[half - 1 :]
             del self._filled[half - 1 :]
+            self._blank_from = min(self._blank_from, len(nodes) + 1)
 
     def add_leaf(self, leaf_node: LeafNode) -> LeafIndex:
         """Puts ``leaf_node`` in the leftmost blank leaf, extending the tree if there is none,
