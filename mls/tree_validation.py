@@ -193,6 +193,7 @@ def validate_leaf_node(
     replacing: LeafNode | None = None,
     lifetime_policy: LifetimePolicy | None = None,
     credential_validator: CredentialValidator | None = None,
+    against_members: bool = True,
 ) -> None:
     """Validates a LeafNode for use at ``leaf_index`` of ``tree`` (RFC 9420 §7.3).
 
@@ -209,6 +210,9 @@ def validate_leaf_node(
             must differ from the new one.
         lifetime_policy: how lifetimes are checked; the default policy checks both rules.
         credential_validator: the Authentication Service; ``None`` accepts every credential.
+        against_members: also check key uniqueness and mutual credential support against
+            the other leaves of ``tree`` (``O(n)``); a caller adding many leaves at once
+            passes ``False`` and checks those with :class:`MemberIndex` instead.
 
     Raises:
         ValidationError: ``.rule`` names the rule (``RULE_*``; signature failures are
@@ -233,6 +237,8 @@ def validate_leaf_node(
         policy,
         credential_validator,
     )
+    if not against_members:
+        return
     own_type = leaf.credential.credential_type
     for other_index, other in tree.leaves():
         if other_index == leaf_index:
@@ -257,6 +263,50 @@ def validate_leaf_node(
                 RULE_CREDENTIAL_SUPPORT,
                 f"the leaf does not support credential type {other.credential.credential_type}",
             )
+
+
+class MemberIndex:
+    """The members' signature keys and credential types, for checking many new leaves
+    against a tree in ``O(1)`` each (LN-04, LN-10; RFC 9420 §7.3, §12.1.1)."""
+
+    def __init__(self, tree: RatchetTree) -> None:
+        self._tree = tree
+        self._signature_keys = {leaf.signature_key for _, leaf in tree.leaves()}
+        self._in_use: set[int] = set()
+        self._supported: set[int] | None = None
+        for _, leaf in tree.leaves():
+            self._note(leaf)
+
+    def _note(self, leaf: LeafNode) -> None:
+        self._in_use.add(leaf.credential.credential_type)
+        caps = set(leaf.capabilities.credentials)
+        self._supported = caps if self._supported is None else self._supported & caps
+
+    def check(self, leaf: LeafNode) -> None:
+        """LN-10 and LN-04 for ``leaf`` joining the members.
+
+        Raises:
+            ValidationError: the rule broken.
+        """
+        if leaf.signature_key in self._signature_keys:
+            raise ValidationError(RULE_UNIQUE_SIGNATURE_KEY, "signature key already in use")
+        if self._tree.contains_encryption_key(leaf.encryption_key):
+            raise ValidationError(RULE_UNIQUE_ENCRYPTION_KEY, "encryption key already in use")
+        own_type = leaf.credential.credential_type
+        if self._supported is not None and own_type not in self._supported:
+            raise ValidationError(
+                RULE_CREDENTIAL_SUPPORT, f"a member does not support credential {own_type}"
+            )
+        missing = self._in_use.difference(leaf.capabilities.credentials)
+        if missing:
+            raise ValidationError(
+                RULE_CREDENTIAL_SUPPORT, f"the leaf does not support credential {min(missing)}"
+            )
+
+    def add(self, leaf: LeafNode) -> None:
+        """Counts ``leaf`` as a member (after it was added to the tree)."""
+        self._signature_keys.add(leaf.signature_key)
+        self._note(leaf)
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from ..messages import ExternalInit, Proposal, ProposalType, ReInit
 from ..psk_id import PreSharedKeyID, PSKType, ResumptionPSKUsage
 from ..ratchet_tree import RatchetTree
 from ..tree_math import LeafIndex
-from ..tree_validation import validate_leaf_node
+from ..tree_validation import MemberIndex, validate_leaf_node
 from .config import GroupConfig
 from .state import GroupState
 
@@ -363,26 +363,29 @@ def apply_proposals(
             tree.remove_leaf(LeafIndex(remove.removed))
             out.removed.append(LeafIndex(remove.removed))
     context = dataclasses.replace(state.group_context, extensions=out.extensions)
+    index: MemberIndex | None = None
     for p in proposals:
         add = p.proposal.add
         if add is not None:
             leaf_node = add.key_package.leaf_node
-            index = tree.leftmost_blank_leaf()
             if index is None:
-                index = LeafIndex(tree.n_leaves)
+                index = MemberIndex(tree)
             # RFC 9420 §7.3, §12.1.1: the new leaf fits the group (ADD-02, ADD-03, LN-04)
             validate_leaf_node(
                 state.suite,
                 leaf_node,
                 tree=tree,
-                leaf_index=index,
+                leaf_index=LeafIndex(0),  # unused: a key_package leaf signs no index
                 group_context=context,
                 expected_source=LeafNodeSource.KEY_PACKAGE,
                 lifetime_policy=config.lifetime_policy,
                 credential_validator=config.credential_validator,
+                against_members=False,
             )
+            index.check(leaf_node)
             check_supports_extensions(leaf_node, out.extensions)
             out.added.append((tree.add_leaf(leaf_node), add.key_package))
+            index.add(leaf_node)
     for p in proposals:
         prop = p.proposal
         if prop.psk is not None:
