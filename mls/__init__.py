@@ -6,6 +6,8 @@ Sans-I/O: bytes and values in, bytes and result objects out. Every primitive com
 
 from __future__ import annotations
 
+from .credentials import Credential, CredentialType
+from .crypto.ciphersuite import CipherSuite
 from .errors import (
     DecodeError,
     DecryptionError,
@@ -18,10 +20,39 @@ from .errors import (
     ValidationError,
     VerificationError,
 )
+from .group.commit import CreatedCommit
+from .group.config import GroupConfig
+from .group.group import Group
+from .group.member import GroupMember
+from .group.results import ApplicationMessage, OwnMessage, ProposalMessage
+from .group.staged_commit import StagedCommit
+from .group.welcome import JoinKeys
+from .key_package import (
+    InMemoryKeyPackageStore,
+    KeyPackage,
+    KeyPackagePrivateKeys,
+    KeyPackageStore,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApplicationMessage",
+    "CipherSuite",
+    "CreatedCommit",
+    "Credential",
+    "CredentialType",
+    "Group",
+    "GroupConfig",
+    "GroupMember",
+    "InMemoryKeyPackageStore",
+    "JoinKeys",
+    "KeyPackage",
+    "KeyPackagePrivateKeys",
+    "KeyPackageStore",
+    "OwnMessage",
+    "ProposalMessage",
+    "StagedCommit",
     "DecodeError",
     "DecryptionError",
     "EpochError",

@@ -10,13 +10,16 @@ uniqueness, the Authentication Service) belong to the group logic.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Annotated
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
 
-from .codec import U16, Opaque, Struct, Vector
+from .codec import U16, Opaque, Reader, Struct, Vector, Writer, reader_for
+from .credentials import Credential, CredentialType
 from .crypto.ciphersuite import Suite, get_suite
 from .crypto.labels import make_key_package_ref, sign_with_label, verify_with_label
-from .errors import MLSError, ValidationError, VerificationError
+from .errors import DecodeError, MLSError, ValidationError, VerificationError
 from .extensions import (
     Extension,
     ExtensionSite,
@@ -25,8 +28,10 @@ from .extensions import (
 )
 from .group_context import VERSION, ProtocolVersion
 from .leaf_node import (
+    Capabilities,
     LeafNode,
     LeafNodeSource,
+    Lifetime,
     check_credential_key,
     check_lifetime,
     check_lifetime_span,
@@ -34,6 +39,15 @@ from .leaf_node import (
 )
 
 KEY_PACKAGE_TBS_LABEL = b"KeyPackageTBS"  # RFC 9420 §10
+
+DEFAULT_KEY_PACKAGE_LIFETIME = 90 * 24 * 3600
+"""Seconds a generated KeyPackage is valid (RFC 9420 §7.2 leaves the span to applications)."""
+
+CLOCK_SKEW = 3600
+"""A generated KeyPackage's ``not_before`` lies this many seconds in the past, so peers whose
+clocks run behind accept it."""
+
+_PRIVATE_KEYS_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,47 @@ class KeyPackage(Struct):
     def ref(self, suite: Suite) -> bytes:
         """The KeyPackageRef naming this KeyPackage (RFC 9420 §5.2)."""
         return make_key_package_ref(suite, self.encode())
+
+    @classmethod
+    def generate(
+        cls,
+        suite: Suite | int,
+        signature_priv: bytes,
+        credential: Credential,
+        *,
+        capabilities: Capabilities | None = None,
+        lifetime: int = DEFAULT_KEY_PACKAGE_LIFETIME,
+        now: int | None = None,
+        extensions: Sequence[Extension] = (),
+        leaf_extensions: Sequence[Extension] = (),
+        random: Callable[[int], bytes] | None = None,
+    ) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
+        """A fresh signed KeyPackage and its private keys (RFC 9420 §10).
+
+        Args:
+            suite: the cipher suite (a ``Suite`` or its id).
+            signature_priv: the key that signs the leaf and the KeyPackage.
+            credential: the leaf's credential.
+            capabilities: default :func:`default_capabilities` (basic and x509 credentials).
+            lifetime: seconds of validity from ``not_before``, which lies
+                :data:`CLOCK_SKEW` before ``now``.
+            extensions: the KeyPackage's extensions; ``leaf_extensions`` the leaf's.
+            random: a source of the HPKE key seeds (deterministic tests); default fresh keys.
+
+        Returns:
+            the KeyPackage, and the private keys to keep in a :class:`KeyPackageStore`.
+        """
+        return generate_key_package(
+            suite,
+            signature_priv,
+            credential,
+            capabilities=capabilities,
+            lifetime=lifetime,
+            now=now,
+            extensions=extensions,
+            leaf_extensions=leaf_extensions,
+            random=random,
+        )
 
 
 def validate_key_package(
@@ -171,3 +226,137 @@ def validate_key_package(
         raise VerificationError(
             "§10/key-package-signature", "KeyPackage signature invalid"
         ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Generating KeyPackages and keeping their private keys (RFC 9420 §10, §16.8)
+
+
+@dataclass(frozen=True)
+class KeyPackagePrivateKeys:
+    """The private halves a KeyPackage's owner keeps until a Welcome consumes it (RFC 9420 §10,
+    §16.8). No ``==`` over secrets and no secret in the ``repr``.
+
+    Attributes:
+        ref: the KeyPackageRef naming the KeyPackage.
+        init_priv: the HPKE private key of ``init_key`` (opens the Welcome's GroupSecrets).
+        encryption_priv: the HPKE private key of the leaf's ``encryption_key``.
+        signature_priv: the leaf's signature key.
+    """
+
+    ref: bytes
+    init_priv: bytes = field(repr=False, compare=False)
+    encryption_priv: bytes = field(repr=False, compare=False)
+    signature_priv: bytes = field(repr=False, compare=False)
+
+    def to_bytes(self) -> bytes:
+        """A versioned serialization (secrets included: store it like a key)."""
+        w = Writer()
+        w.uint(_PRIVATE_KEYS_FORMAT, 1)
+        for value in (self.ref, self.init_priv, self.encryption_priv, self.signature_priv):
+            w.opaque(value)
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KeyPackagePrivateKeys:
+        """The inverse of :meth:`to_bytes`.
+
+        Raises:
+            DecodeError: not a serialization this version wrote.
+        """
+        r: Reader = reader_for(data)
+        version = r.uint(1)
+        if version != _PRIVATE_KEYS_FORMAT:
+            raise DecodeError(f"KeyPackage private keys format {version}")
+        keys = cls(r.opaque(), r.opaque(), r.opaque(), r.opaque())
+        r.expect_end("KeyPackage private keys")
+        return keys
+
+
+class KeyPackageStore(Protocol):
+    """Where a client keeps :class:`KeyPackagePrivateKeys` until a Welcome consumes them; the
+    application persists it (RFC 9420 §16.8: delete them once used, KP-08)."""
+
+    def put(self, keys: KeyPackagePrivateKeys) -> None: ...
+
+    def get(self, ref: bytes) -> KeyPackagePrivateKeys | None: ...
+
+    def delete(self, ref: bytes) -> None: ...
+
+
+class InMemoryKeyPackageStore:
+    """A :class:`KeyPackageStore` in a dict (lost with the process)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, KeyPackagePrivateKeys] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryKeyPackageStore({len(self._keys)} KeyPackages)"
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def put(self, keys: KeyPackagePrivateKeys) -> None:
+        self._keys[keys.ref] = keys
+
+    def get(self, ref: bytes) -> KeyPackagePrivateKeys | None:
+        return self._keys.get(ref)
+
+    def delete(self, ref: bytes) -> None:
+        self._keys.pop(ref, None)
+
+
+def default_capabilities(suite: Suite) -> Capabilities:
+    """What :meth:`KeyPackage.generate` advertises: mls10, the KeyPackage's suite, basic and
+    x509 credentials (RFC 9420 §7.2; default extension and proposal types are implied)."""
+    return Capabilities(
+        versions=(int(ProtocolVersion.MLS10),),
+        cipher_suites=(int(suite.id),),
+        extensions=(),
+        proposals=(),
+        credentials=(int(CredentialType.BASIC), int(CredentialType.X509)),
+    )
+
+
+def generate_key_package(
+    suite: Suite | int,
+    signature_priv: bytes,
+    credential: Credential,
+    *,
+    capabilities: Capabilities | None = None,
+    lifetime: int = DEFAULT_KEY_PACKAGE_LIFETIME,
+    now: int | None = None,
+    extensions: Sequence[Extension] = (),
+    leaf_extensions: Sequence[Extension] = (),
+    random: Callable[[int], bytes] | None = None,
+) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
+    """A fresh signed KeyPackage and its private keys (RFC 9420 §10); see
+    :meth:`KeyPackage.generate`."""
+    if not isinstance(suite, Suite):
+        suite = get_suite(suite)
+    if random is None:
+        init_priv, init_key = suite.hpke.generate_key_pair()
+        encryption_priv, encryption_key = suite.hpke.generate_key_pair()
+    else:
+        init_priv, init_key = suite.hpke.derive_key_pair(random(suite.hash_length))
+        encryption_priv, encryption_key = suite.hpke.derive_key_pair(random(suite.hash_length))
+    start = (int(time.time()) if now is None else now) - CLOCK_SKEW
+    leaf = LeafNode(
+        encryption_key=encryption_key,
+        signature_key=suite.signature_public_key(signature_priv),
+        credential=credential,
+        capabilities=default_capabilities(suite) if capabilities is None else capabilities,
+        leaf_node_source=LeafNodeSource.KEY_PACKAGE,
+        lifetime=Lifetime(not_before=start, not_after=start + lifetime),
+        extensions=tuple(leaf_extensions),
+        signature=b"",
+    ).signed(suite, signature_priv)
+    kp = KeyPackage(
+        version=ProtocolVersion.MLS10,
+        cipher_suite=int(suite.id),
+        init_key=init_key,
+        leaf_node=leaf,
+        extensions=tuple(extensions),
+        signature=b"",
+    ).signed(suite, signature_priv)
+    return kp, KeyPackagePrivateKeys(kp.ref(suite), init_priv, encryption_priv, signature_priv)
