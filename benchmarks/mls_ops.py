@@ -129,7 +129,7 @@ def update_ms(groups: list[Group], repeat: int = 5) -> dict[str, object]:
         committer.clear_pending_commit()
         assert isinstance(staged, StagedCommit)
     return {
-        "members": committer.tree.member_count,
+        "members": committer.tree.member_count(),
         "committer_leaf": int(committer.own_leaf),
         "filtered_direct_path_length": length,
         "create_ms": round(statistics.median(creates) * 1000, 2),
