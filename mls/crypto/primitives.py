@@ -19,9 +19,10 @@ scalars of the curve's byte length; ECDSA signatures are DER (RFC 9420 §5.1.2).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, cast
+from typing import ClassVar, TypeVar, cast
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -36,6 +37,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import DecryptionError, UsageError, ValidationError, VerificationError
+
+_K = TypeVar("_K")
 
 PUBLIC_KEY_RULE = "§5.1.1/public-key-encoding"
 """Rule named by errors for a public key that is not a valid encoding (VALIDATION.md CRD-04)."""
@@ -368,6 +371,33 @@ class SignatureScheme:
     def check_public_key(self, public_key: bytes) -> None:
         raise NotImplementedError
 
+    # Loading a key object costs about as much as one signature, and a member signs with one
+    # key and verifies the same few keys over and over: the last private key and a bounded
+    # set of public keys stay loaded.
+    _PUBLIC_CACHE_SIZE: ClassVar[int] = 4096
+
+    def _loaded_private(self, private_key: bytes, load: Callable[[bytes], _K]) -> _K:
+        last = self.__dict__.get("_last_private")
+        if (
+            last is not None
+            and len(last[0]) == len(private_key)
+            and hmac.compare_digest(last[0], private_key)
+        ):
+            return cast("_K", last[1])
+        key = load(private_key)
+        self.__dict__["_last_private"] = (bytes(private_key), key)
+        return key
+
+    def _loaded_public(self, public_key: bytes, load: Callable[[bytes], _K]) -> _K:
+        cache: dict[bytes, object] = self.__dict__.setdefault("_public_cache", {})
+        key = cache.get(public_key)
+        if key is None:
+            key = load(public_key)  # raises for an invalid key: nothing cached
+            if len(cache) >= self._PUBLIC_CACHE_SIZE:
+                cache.clear()
+            cache[bytes(public_key)] = key
+        return cast("_K", key)
+
 
 class _EdwardsScheme(SignatureScheme):
     """Ed25519 or Ed448 (RFC 8032): raw keys; the private key is the seed."""
@@ -405,10 +435,10 @@ class _EdwardsScheme(SignatureScheme):
         return self._private(private_key).public_key().public_bytes_raw()
 
     def sign(self, private_key: bytes, message: bytes) -> bytes:
-        return self._private(private_key).sign(message)
+        return self._loaded_private(private_key, self._private).sign(message)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> None:
-        key = self._public(public_key)
+        key = self._loaded_public(public_key, self._public)
         if len(signature) != self.signature_length:
             raise VerificationError(
                 SIGNATURE_RULE, f"{self.name} signature must be {self.signature_length} bytes"
@@ -463,10 +493,11 @@ class EcdsaScheme(SignatureScheme):
         return self.group.public_key(self._scalar(private_key))
 
     def sign(self, private_key: bytes, message: bytes) -> bytes:
-        return self.group._private(self._scalar(private_key)).sign(message, ec.ECDSA(self._hash))
+        key = self._loaded_private(self._scalar(private_key), self.group._private)
+        return key.sign(message, ec.ECDSA(self._hash))
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> None:
-        key = self.group._public(public_key)
+        key = self._loaded_public(public_key, self.group._public)
         try:
             r, s = decode_dss_signature(signature)
             canonical = encode_dss_signature(r, s)
