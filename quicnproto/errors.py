@@ -76,7 +76,19 @@ class StoreError(QuicnprotoError):
 
 
 class ClientStateError(QuicnprotoError):
-    """A missing, corrupt or too-permissive client state file."""
+    """A missing, corrupt, foreign, too-permissive or locked client state file, or a wrong
+    passphrase.
+
+    Attributes:
+        reason: machine-readable: ``"missing"``, ``"exists"``, ``"not-a-database"``,
+            ``"corrupt"``, ``"foreign"``, ``"newer-version"``, ``"permissions"``,
+            ``"passphrase-required"``, ``"wrong-passphrase"``, ``"no-identity"``,
+            ``"io"``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "corrupt") -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class ConfigError(QuicnprotoError):

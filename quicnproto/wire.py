@@ -124,6 +124,9 @@ class Enqueue:
     payload: bytes = field(repr=False)
     message_id: bytes
     commit: CommitEpoch | None = None
+    welcome: bytes | None = field(default=None, repr=False)
+    """The Commit's Welcome, routed by the node to the holders of its KeyPackageRefs and
+    released only if the Commit wins its epoch (VALIDATION SRV-DEL-06, SRV-KP-06)."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,8 @@ def _fill_request(req: Any, body: Request) -> None:
             h = b.commit.init("handshake")
             h.groupId = body.commit.group_id
             h.epoch = body.commit.epoch
+        if body.welcome:
+            b.welcome = body.welcome
     elif isinstance(body, Fetch):
         b = req.init("fetch")
         b.recipientKey = body.recipient_key
@@ -432,6 +437,7 @@ def _read_enqueue(e: Any) -> Enqueue:
         payload=bytes(_get(e, "payload")),
         message_id=bytes(_get(e, "messageId")),
         commit=commit,
+        welcome=bytes(_get(e, "welcome")) or None,
     )
 
 

@@ -18,10 +18,15 @@ struct EnqueueRequest {
     none @3 :Void;
     handshake @4 :CommitEpoch; # the first Commit for (groupId, epoch) wins, later ones are STALE
   }
+  welcome @5 :Data;            # with a handshake only: the Commit's Welcome (an MLSMessage),
+                               # stored in the same transaction for the holder of each
+                               # KeyPackageRef it names, only if the Commit wins (SRV-DEL-06,
+                               # SRV-KP-06); empty: none
 }
 
 struct EnqueueResponse {
-  seqs @0 :List(UInt64);       # one per recipient, in request order
+  seqs @0 :List(UInt64);       # one per recipient, in request order, then one per Welcome
+                               # recipient
 }
 
 struct FetchRequest {

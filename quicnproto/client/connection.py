@@ -217,6 +217,31 @@ class NodeClient:
         answer = await self._expect(Enqueue(tuple(recipients), payload, mid, epoch), Enqueued)
         return answer.seqs
 
+    async def enqueue_commit(
+        self,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        *,
+        group_id: bytes,
+        epoch: int,
+        welcome: bytes | None = None,
+    ) -> tuple[int, ...]:
+        """Queue a Commit for ``recipients`` and, in the same transaction, its Welcome for the
+        holder of each KeyPackageRef it names (RFC 9420 §14; VALIDATION SRV-DEL-06, SRV-KP-06).
+        The node accepts the first Commit of ``(group_id, epoch)``; a later one raises
+        :class:`ConflictError` (``STALE``) and no Welcome is released. Safe to retry with the
+        same ``message_id``.
+
+        Returns:
+            One sequence number per recipient, then one per Welcome recipient.
+        """
+        request = Enqueue(
+            tuple(recipients), payload, message_id, CommitEpoch(group_id, epoch), welcome
+        )
+        answer = await self._expect(request, Enqueued)
+        return answer.seqs
+
     async def fetch(
         self,
         recipient_key: bytes,

@@ -36,6 +36,9 @@ from typing import Any
 
 import trio
 
+from mls.errors import MLSError
+from mls.framing import MLSMessage
+from mls.messages import Welcome
 from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode
 from quicnproto.node.auth_service import (
@@ -148,7 +151,9 @@ class DeliveryService:
 
     def _check_enqueue(self, request: Enqueue) -> None:
         cfg = self.config
-        if not request.recipients or len(request.recipients) > cfg.max_recipients:
+        # A Commit with a Welcome may have no other recipient (a one-member group inviting).
+        least = 0 if request.welcome is not None else 1
+        if not least <= len(request.recipients) <= cfg.max_recipients:
             raise RequestRefused(ErrorCode.INVALID, "bad recipient count")
         if any(len(r) != IDENTITY_KEY_SIZE for r in request.recipients):
             raise RequestRefused(ErrorCode.INVALID, "bad recipient key")
@@ -165,9 +170,36 @@ class DeliveryService:
             0 < len(request.commit.group_id) <= MAX_GROUP_ID_SIZE
         ):
             raise RequestRefused(ErrorCode.INVALID, "bad group id")
+        if request.welcome is not None:
+            if request.commit is None:
+                raise RequestRefused(ErrorCode.INVALID, "a Welcome travels with its Commit")
+            if len(request.welcome) > cfg.max_payload_size:
+                raise RequestRefused(ErrorCode.INVALID, "Welcome too large")
+
+    def _welcome_refs(self, welcome: bytes) -> tuple[bytes, ...]:
+        """The KeyPackageRefs a Welcome is for (RFC 9420 §12.4.3): the node reads only this
+        much of it, to route it (VALIDATION SRV-KP-06)."""
+        try:
+            body = MLSMessage.decode(welcome).body
+        except MLSError:
+            raise RequestRefused(ErrorCode.INVALID, "Welcome does not decode") from None
+        if not isinstance(body, Welcome):
+            raise RequestRefused(ErrorCode.INVALID, "not an MLSMessage(Welcome)")
+        refs = tuple(entry.new_member for entry in body.secrets)
+        if not refs or len(set(refs)) != len(refs):
+            raise RequestRefused(ErrorCode.INVALID, "Welcome names no or repeated members")
+        if len(refs) > self.config.max_recipients:
+            raise RequestRefused(ErrorCode.INVALID, "Welcome names too many members")
+        if len(welcome) * len(refs) > self.config.max_fanout_bytes:
+            raise RequestRefused(ErrorCode.INVALID, "Welcome fan-out too large")
+        return refs
 
     async def enqueue(self, state: MutableMapping[str, Any], request: Enqueue) -> Enqueued:
         """Store a message for its recipients, then wake their long-polls.
+
+        A Commit may carry its Welcome: the node stores both in one transaction, the Welcome
+        for the holder of each KeyPackageRef it names (INVALID if one is unknown), and only if
+        the Commit wins its epoch (VALIDATION SRV-DEL-06, SRV-KP-06).
 
         Raises:
             RequestRefused: UNAUTHENTICATED, INVALID, RATE_LIMITED, CONFLICT, STALE,
@@ -179,10 +211,19 @@ class DeliveryService:
         if not self._senders.try_take(sender):
             raise RequestRefused(ErrorCode.RATE_LIMITED, "sender rate limit")
         commit = None if request.commit is None else (request.commit.group_id, request.commit.epoch)
-        seqs = await self.store.enqueue(
-            sender, request.recipients, request.payload, request.message_id, commit
-        )
-        for recipient in request.recipients:
+        welcome = None
+        if request.welcome is not None:
+            welcome = (request.welcome, self._welcome_refs(request.welcome))
+        if welcome is None:
+            seqs = await self.store.enqueue(
+                sender, request.recipients, request.payload, request.message_id, commit
+            )
+            woken: tuple[bytes, ...] = request.recipients
+        else:
+            seqs, woken = await self.store.enqueue_bundle(
+                sender, request.recipients, request.payload, request.message_id, commit, welcome
+            )
+        for recipient in woken:
             self._wake(recipient)
         return Enqueued(seqs=seqs)
 

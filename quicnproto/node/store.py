@@ -288,6 +288,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX commits_by_age ON commits(created_at)",
         "CREATE INDEX key_packages_by_lifetime ON key_packages(not_after)",
     ),
+    # user_version 5: who a consumed KeyPackage belonged to, so a Welcome naming its ref can
+    # be routed to them (SRV-KP-06); older rows keep NULL and route nowhere.
+    ("ALTER TABLE consumed_key_packages ADD COLUMN identity BLOB",),
 )
 """Schema migrations; entry ``i`` takes the database from ``user_version`` i to i + 1."""
 
@@ -295,10 +298,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def enqueue_digest(
-    recipients: Sequence[bytes], payload: bytes, commit: tuple[bytes, int] | None = None
+    recipients: Sequence[bytes],
+    payload: bytes,
+    commit: tuple[bytes, int] | None = None,
+    welcome: bytes | None = None,
 ) -> bytes:
-    """What an idempotent retry must repeat exactly: the recipients, the payload and the
-    ``(group_id, epoch)`` a Commit claims (absent for other messages)."""
+    """What an idempotent retry must repeat exactly: the recipients, the payload, the
+    ``(group_id, epoch)`` a Commit claims and its Welcome (absent for other messages)."""
     h = hashlib.sha256()
     h.update(len(recipients).to_bytes(4, "big"))
     for r in recipients:
@@ -308,6 +314,8 @@ def enqueue_digest(
         group_id, epoch = commit
         h.update(b"commit" + len(group_id).to_bytes(4, "big") + group_id)
         h.update(epoch.to_bytes(8, "big"))
+    if welcome is not None:
+        h.update(b"welcome" + len(welcome).to_bytes(4, "big") + welcome)
     return h.digest()
 
 
@@ -762,9 +770,31 @@ class SQLiteBackend:
         now: float,
     ) -> Callable[[sqlite3.Connection], tuple[int, ...]]:
         """The write operation of :meth:`enqueue` (run by a group commit)."""
-        digest = enqueue_digest(recipients, payload, commit)
+        bundle = self._bundle_op(sender, recipients, payload, message_id, commit, None, now)
 
         def op(conn: sqlite3.Connection) -> tuple[int, ...]:
+            return bundle(conn)[0]
+
+        return op
+
+    def _bundle_op(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None,
+        welcome: tuple[bytes, Sequence[bytes]] | None,
+        now: float,
+    ) -> Callable[[sqlite3.Connection], tuple[tuple[int, ...], tuple[bytes, ...]]]:
+        """The write operation of an enqueue, with a Commit's Welcome when ``welcome`` is
+        ``(payload, KeyPackageRefs)``: the Welcome goes, in the same transaction and only if
+        the Commit wins, to the identity whose KeyPackage the node handed out under each ref
+        (VALIDATION SRV-DEL-06, SRV-KP-06). Returns the sequence numbers (the recipients',
+        then the Welcome recipients') and every queue written to."""
+        digest = enqueue_digest(recipients, payload, commit, None if welcome is None else welcome[0])
+
+        def op(conn: sqlite3.Connection) -> tuple[tuple[int, ...], tuple[bytes, ...]]:
             row = conn.execute(
                 "SELECT digest, seqs FROM sent WHERE sender = ? AND message_id = ?",
                 (sender, message_id),
@@ -772,7 +802,7 @@ class SQLiteBackend:
             if row is not None:
                 if not hmac.compare_digest(row[0], digest):
                     raise RequestRefused(ErrorCode.CONFLICT, "message id reused")
-                return tuple(int(s) for s in json.loads(row[1]))
+                return tuple(int(s) for s in json.loads(row[1])), ()
             if commit is not None:
                 group_id, epoch = commit
                 # The first Commit for an epoch wins; one for that epoch or an older one
@@ -814,14 +844,61 @@ class SQLiteBackend:
                     (recipient, seq, message_id, payload, now),
                 )
                 seqs.append(seq)
+            written = list(recipients)
+            if welcome is not None:
+                data, refs = welcome
+                joiners = [self._key_package_holder(conn, ref) for ref in refs]
+                for joiner in dict.fromkeys(joiners):
+                    seqs.append(self._append(conn, joiner, message_id, data, now))
+                    written.append(joiner)
             conn.execute(
                 "INSERT INTO sent (sender, message_id, digest, seqs, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (sender, message_id, digest, json.dumps(seqs), now),
             )
-            return tuple(seqs)
+            return tuple(seqs), tuple(written)
 
         return op
+
+    def _key_package_holder(self, conn: sqlite3.Connection, ref: bytes) -> bytes:
+        """The identity whose KeyPackage the node handed out (or still holds as last resort)
+        under ``ref``.
+
+        Raises:
+            RequestRefused: INVALID for a ref the node never handed out (SRV-KP-06).
+        """
+        row = conn.execute(
+            "SELECT identity FROM consumed_key_packages WHERE ref = ? AND identity IS NOT NULL",
+            (ref,),
+        ).fetchone()
+        if row is None:
+            row = conn.execute(
+                "SELECT identity FROM key_packages WHERE ref = ? AND last_resort = 1", (ref,)
+            ).fetchone()
+        if row is None:
+            raise RequestRefused(ErrorCode.INVALID, "Welcome for an unknown KeyPackage")
+        return bytes(row[0])
+
+    def _append(
+        self, conn: sqlite3.Connection, recipient: bytes, message_id: bytes, data: bytes, now: float
+    ) -> int:
+        """Appends one message to ``recipient``'s queue (quota checked); returns its seq."""
+        size = len(data)
+        seq, count, used = conn.execute(
+            "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 1, 1, ?)"
+            " ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1,"
+            " count = count + 1, bytes = bytes + excluded.bytes"
+            " RETURNING last_seq, count, bytes",
+            (recipient, size),
+        ).fetchone()
+        if self._over_quota(count - 1, used - size, size):
+            raise RequestRefused(ErrorCode.QUOTA_EXCEEDED, "recipient queue full")
+        conn.execute(
+            "INSERT INTO messages (recipient, seq, message_id, payload, enqueued_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (recipient, seq, message_id, data, now),
+        )
+        return int(seq)
 
     def _over_quota(self, count: int, used: int, size: int) -> bool:
         return (
@@ -1077,8 +1154,8 @@ class SQLiteBackend:
                 conn.execute("DELETE FROM key_packages WHERE id = ?", (row[0],))
                 conn.execute(
                     "INSERT OR IGNORE INTO consumed_key_packages"
-                    " (ref, consumed_at, init_key, not_after) VALUES (?, ?, ?, ?)",
-                    (row[1], now, row[3], row[4]),
+                    " (ref, consumed_at, init_key, not_after, identity) VALUES (?, ?, ?, ?, ?)",
+                    (row[1], now, row[3], row[4], identity),
                 )
                 return bytes(row[2]), False
             row = conn.execute(
@@ -1176,6 +1253,16 @@ class Store(Protocol):
         message_id: bytes,
         commit: tuple[bytes, int] | None = None,
     ) -> tuple[int, ...]: ...
+
+    async def enqueue_bundle(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None,
+        welcome: tuple[bytes, Sequence[bytes]] | None,
+    ) -> tuple[tuple[int, ...], tuple[bytes, ...]]: ...
 
     async def fetch(
         self, recipient: bytes, after_seq: int, limit: int, max_bytes: int | None = None
@@ -1400,6 +1487,24 @@ class ThreadedStore:
         return await self._run(
             self.backend.enqueue, sender, recipients, payload, message_id, commit, self._clock()
         )
+
+    async def enqueue_bundle(
+        self,
+        sender: bytes,
+        recipients: Sequence[bytes],
+        payload: bytes,
+        message_id: bytes,
+        commit: tuple[bytes, int] | None,
+        welcome: tuple[bytes, Sequence[bytes]] | None,
+    ) -> tuple[tuple[int, ...], tuple[bytes, ...]]:
+        """An enqueue with a Commit's Welcome (see ``SQLiteBackend._bundle_op``); returns the
+        sequence numbers and the queues written to."""
+        if self._sqlite is None or self._writer is None:
+            raise StoreError("Commit bundles need the SQLite backend")
+        op = self._sqlite._bundle_op(
+            sender, recipients, payload, message_id, commit, welcome, self._clock()
+        )
+        return await self._write(self._writer, op)
 
     @property
     def quarantined(self) -> int:

@@ -417,7 +417,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     )
     conn.close()
     b = SQLiteBackend(path)
-    assert b.schema_version() == SCHEMA_VERSION == 4
+    assert b.schema_version() == SCHEMA_VERSION == 5
     # Old rows (init_key NULL) coexist with new ones and are still served.
     b.add_key_package(ALICE, b"new-ref", b"new-kp", False, int(NOW) + 100, NOW, b"init")
     assert b.claim_key_package(ALICE, NOW) == (b"old-kp", False)
@@ -608,7 +608,7 @@ def test_consumed_key_packages_from_before_version_4_are_forgotten_after_the_max
     )
     conn.close()
     b = SQLiteBackend(path, StoreLimits(key_package_max_lifetime=90 * day))
-    assert b.schema_version() == SCHEMA_VERSION == 4
+    assert b.schema_version() == SCHEMA_VERSION == 5
     # Its lifetime is unknown, but it cannot have outlived the longest one accepted.
     assert b.purge(NOW + 89 * day) == 0
     with pytest.raises(RequestRefused):

@@ -147,7 +147,7 @@ def test_migration_from_version_2_with_data_keeps_the_gap_exact(tmp_path: Path) 
         )
     conn.close()
     b = SQLiteBackend(path, StoreLimits(message_ttl=TTL))
-    assert b.schema_version() == SCHEMA_VERSION == 4
+    assert b.schema_version() == SCHEMA_VERSION == 5
     assert b.quarantined == 0
     with sqlite3.connect(path) as check:
         rows = check.execute("SELECT recipient, acked_up_to FROM queues ORDER BY recipient")
