@@ -1,0 +1,102 @@
+"""The client agent over a real node: groups formed, messages exchanged, commits raced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from quicnproto.client.agent import Agent
+from quicnproto.client.state import ClientState
+from quicnproto.errors import RemoteError
+
+from .node_harness import RunningNode, running_node
+
+pytestmark = pytest.mark.e2e
+
+
+class Person:
+    def __init__(self, tmp: Path, name: str) -> None:
+        self.state = ClientState.create(tmp / f"{name}.state")
+        self.key = Agent.new_identity(self.state)
+        self.agent = Agent(self.state)
+
+
+async def _with(node: RunningNode, person: Person, op):  # type: ignore[no-untyped-def]
+    async with node.client() as client:
+        await client.authenticate(person.agent.ed25519())
+        return await op(client)
+
+
+async def test_three_members_form_a_group_and_talk(tmp_path: Path) -> None:
+    async with running_node(tmp_path / "node") as node:
+        alice, bob, carol = (Person(tmp_path, n) for n in ("alice", "bob", "carol"))
+        for p in (alice, bob, carol):
+            await _with(node, p, lambda c, p=p: p.agent.upload_key_packages(c, 3, last_resort=True))
+        alice.agent.create_group(b"room")
+        await _with(node, alice, lambda c: alice.agent.invite(c, b"room", [bob.key, carol.key]))
+        for p in (bob, carol):
+            got = await _with(node, p, lambda c, p=p: p.agent.receive(c))
+            assert [r.kind for r in got] == ["joined"]
+        await _with(node, alice, lambda c: alice.agent.send(c, b"room", b"hello all"))
+        for p in (bob, carol):
+            got = await _with(node, p, lambda c, p=p: p.agent.receive(c))
+            assert [(r.kind, r.text, r.sender) for r in got] == [("message", b"hello all", alice.key)]
+        auths = {p.agent.load(b"room").epoch_authenticator for p in (alice, bob, carol)}
+        assert len(auths) == 1
+        # carol updates, alice removes bob; bob learns he was removed and cannot read after
+        await _with(node, carol, lambda c: carol.agent.update(c, b"room"))
+        await _with(node, alice, lambda c: alice.agent.receive(c))
+        await _with(node, bob, lambda c: bob.agent.receive(c))
+        await _with(node, alice, lambda c: alice.agent.remove(c, b"room", bob.key))
+        got = await _with(node, bob, lambda c: bob.agent.receive(c))
+        assert [r.kind for r in got] == ["removed"]
+        await _with(node, carol, lambda c: carol.agent.receive(c))
+        await _with(node, alice, lambda c: alice.agent.send(c, b"room", b"bob is gone"))
+        got = await _with(node, carol, lambda c: carol.agent.receive(c))
+        assert [r.text for r in got] == [b"bob is gone"]
+        assert alice.agent.load(b"room").epoch_authenticator == carol.agent.load(b"room").epoch_authenticator
+
+
+async def test_concurrent_commits_end_in_one_epoch(tmp_path: Path) -> None:
+    async with running_node(tmp_path / "node") as node:
+        alice, bob = Person(tmp_path, "alice"), Person(tmp_path, "bob")
+        for p in (alice, bob):
+            await _with(node, p, lambda c, p=p: p.agent.upload_key_packages(c, 2))
+        alice.agent.create_group(b"g")
+        await _with(node, alice, lambda c: alice.agent.invite(c, b"g", [bob.key]))
+        await _with(node, bob, lambda c: bob.agent.receive(c))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_with, node, alice, lambda c: alice.agent.update(c, b"g"))
+            nursery.start_soon(_with, node, bob, lambda c: bob.agent.update(c, b"g"))
+        await _with(node, alice, lambda c: alice.agent.receive(c))
+        await _with(node, bob, lambda c: bob.agent.receive(c))
+        a, b = alice.agent.load(b"g"), bob.agent.load(b"g")
+        assert a.epoch == b.epoch == 3
+        assert a.epoch_authenticator == b.epoch_authenticator
+
+
+async def test_a_welcome_for_an_unknown_key_package_is_refused(tmp_path: Path) -> None:
+    async with running_node(tmp_path / "node") as node:
+        alice, bob = Person(tmp_path, "alice"), Person(tmp_path, "bob")
+        await _with(node, alice, lambda c: alice.agent.upload_key_packages(c, 1))
+        alice.agent.create_group(b"g")
+        # bob's KeyPackage never went through the node: the node cannot route its Welcome
+        from mls import Credential, KeyPackage
+        from mls.framing import MLSMessage
+        from mls.group.group import add_proposal
+
+        kp, _ = KeyPackage.generate(1, bob.agent.signature_priv, Credential.basic(bob.key))
+        group = alice.agent.load(b"g")
+        created = group.commit([add_proposal(kp)])
+        welcome = MLSMessage.of(created.welcome).encode()  # type: ignore[arg-type]
+        with pytest.raises(RemoteError) as err:
+            await _with(
+                node,
+                alice,
+                lambda c: c.enqueue_commit(
+                    [], created.message.encode(), b"m1", group_id=b"g", epoch=0, welcome=welcome
+                ),
+            )
+        assert err.value.code.name == "INVALID"
