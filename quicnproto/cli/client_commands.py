@@ -251,7 +251,7 @@ def _options(
 # -- commands -------------------------------------------------------------------------------
 
 
-def _register(opts: Options, count: int) -> None:
+def _register(opts: Options, count: int, last_resort: bool) -> None:
     from quicnproto.client.agent import KEY_PACKAGE_BATCH, Agent
 
     with _errors():
@@ -269,7 +269,7 @@ def _register(opts: Options, count: int) -> None:
             n = KEY_PACKAGE_BATCH if count == 0 else count
 
             async def upload(agent: Agent, client: NodeClient) -> int:
-                return await agent.upload_key_packages(client, n, last_resort=True)
+                return await agent.upload_key_packages(client, n, last_resort=last_resort)
 
             with _progress(opts, "uploading KeyPackages"):
                 uploaded = _run(opts, upload, state=st)
@@ -286,11 +286,21 @@ def register(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     count: Annotated[int, typer.Option(help="KeyPackages to upload (0: the default batch).")] = 0,
+    last_resort: Annotated[
+        bool,
+        typer.Option(
+            "--last-resort/--no-last-resort",
+            help="Also upload a last-resort KeyPackage (RFC 9420 §16.8).",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an identity, upload KeyPackages (plus a last-resort one), print the identity key."""
-    _register(_options(state, server, server_cert, passphrase, as_json), count)
+    _register(
+        _options(state, server, server_cert, passphrase, as_json, timeout), count, last_resort
+    )
 
 
 @app.command("register-state")
@@ -299,11 +309,12 @@ def register_state(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     count: Annotated[int, typer.Option(help="KeyPackages to upload (0: the default batch).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """The same as ``register`` (kept for users of the original)."""
-    _register(_options(state, server, server_cert, passphrase, as_json), count)
+    """The same as register (kept for users of the original)."""
+    _register(_options(state, server, server_cert, passphrase, as_json, timeout), count, True)
 
 
 @app.command()
@@ -334,10 +345,11 @@ def fetch_key(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Claim one of a peer's KeyPackages and show it (it is used up, as in the original)."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     with _errors():
         peer = _peer(peer_key)
 
@@ -400,10 +412,11 @@ def invite(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Add members: claim their KeyPackages, send the Commit and their Welcome."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     with _errors():
         peers = [_peer(k) for k in peer_key]
 
@@ -427,11 +440,12 @@ def join(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     wait: Annotated[float, typer.Option(help="Seconds to wait for a Welcome.")] = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Join the groups whose Welcome is waiting on the node."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     with _errors():
         if wait < 0:
             raise ConfigError("--wait must not be negative")
@@ -461,10 +475,11 @@ def send(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Encrypt a message to a group."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     with _errors():
         peer = None if peer_key is None else _peer(peer_key)
 
@@ -489,11 +504,12 @@ def recv(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Apply what the node holds for us and print new messages (``--follow``: by long-poll,
-    until interrupted)."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    """Apply what the node holds for us and print new messages (--follow: keep receiving by
+    long-poll until interrupted)."""
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     only = None if group_id is None else group_id.encode()
 
     def show(results: list[Received]) -> None:
@@ -531,25 +547,82 @@ def recv(
 def groups(
     state: StateOpt = DEFAULT_STATE, passphrase: PassOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """List the groups in this state."""
+    """List the groups in this state, with their epoch and epoch authenticator."""
+    from quicnproto.client.agent import Agent
+
     opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    rows = []
     with _errors():
         st = _open_state(opts)
         try:
-            rows = [(g, len(st.members(g.group_id))) for g in st.groups()]
+            agent = Agent(st)
+            for g in st.groups():
+                group = agent.load(g.group_id)
+                rows.append(
+                    (
+                        g.group_id,
+                        group.epoch,
+                        len(st.members(g.group_id)),
+                        group.epoch_authenticator.hex(),
+                        group.active,
+                    )
+                )
         finally:
             st.close()
     if opts.json:
-        for g, n in rows:
-            _emit(opts, {"group": _show_group(g.group_id), "epoch": g.epoch, "members": n}, "")
+        for gid, epoch, n, auth, active in rows:
+            _emit(
+                opts,
+                {
+                    "group": _show_group(gid),
+                    "epoch": epoch,
+                    "members": n,
+                    "epoch_authenticator": auth,
+                    "active": active,
+                },
+                "",
+            )
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("group", "epoch", "members")
-    for g, n in rows:
-        table.add_row(_show_group(g.group_id), str(g.epoch), str(n))
+    table = Table("group", "epoch", "members", "epoch authenticator", "status")
+    for gid, epoch, n, auth, active in rows:
+        table.add_row(
+            _show_group(gid), str(epoch), str(n), auth[:16] + "…", "active" if active else "ended"
+        )
     Console().print(table)
+
+
+@app.command()
+def history(
+    group_id: GroupOpt = None,
+    state: StateOpt = DEFAULT_STATE,
+    passphrase: PassOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the message history this state holds (sent and received)."""
+    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    with _errors():
+        st = _open_state(opts)
+        try:
+            gid = None if group_id is None else group_id.encode()
+            rows = st.messages(gid)
+        finally:
+            st.close()
+    for m in rows:
+        text = m.text.decode("utf-8", "replace")
+        _emit(
+            opts,
+            {
+                "group": _show_group(m.group_id),
+                "epoch": m.epoch,
+                "sender": m.sender.hex(),
+                "text": text,
+                "at": m.received_at,
+            },
+            f"[{_show_group(m.group_id)}] {fingerprint(m.sender)}: {text}",
+        )
 
 
 @app.command()
@@ -633,10 +706,11 @@ def remove(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a member from a group."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     with _errors():
         peer = _peer(peer_key)
     _commit_command(opts, group_id, "removed", lambda a, c, g: a.remove(c, g, peer))
@@ -649,10 +723,11 @@ def update(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Refresh this member's keys in a group (a self-update Commit)."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     _commit_command(opts, group_id, "updated", lambda a, c, g: a.update(c, g))
 
 
@@ -663,10 +738,11 @@ def leave(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
     passphrase: PassOpt = None,
+    timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask the group to remove us, and forget the group."""
-    opts = _options(state, server, server_cert, passphrase, as_json)
+    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
     _commit_command(opts, group_id, "left", lambda a, c, g: a.leave(c, g))
 
 
