@@ -6,7 +6,6 @@ import signal
 from pathlib import Path
 from typing import Annotated
 
-import trio
 import typer
 
 from quicnproto import __version__
@@ -47,6 +46,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run a node until interrupted."""
+    import trio
+
     from quicnproto.node.server import configure_logging
     from quicnproto.node.server import serve as serve_node
 
@@ -98,6 +99,8 @@ def ping(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
 ) -> None:
     """Check that a node answers."""
+    import trio
+
     from quicnproto.client.connection import open_client
 
     quiet_libraries()
