@@ -12,11 +12,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 from unittest import mock
+
+import pytest
 
 from mls.credentials import Credential
 from mls.crypto.ciphersuite import get_suite
@@ -24,10 +27,11 @@ from mls.framing import AuthenticatedContent, FramedContent, MLSMessage, PublicM
 from mls.group.group import Group
 from mls.group.welcome import JoinKeys
 from mls.key_package import KeyPackage
+from mls.leaf_node import LeafNodeSource
 from mls.message_protection import protect_public_message, sign_framed_content
-from mls.messages import Commit, Proposal
-from mls.treekem import UpdatePath
-from tests.mls.group_harness import Identity
+from mls.messages import Commit, Proposal, ProposalOrRef, Update
+from mls.treekem import UpdatePath, node_key_pair
+from tests.mls.group_harness import Identity, unchanged
 
 
 def _noop(*_args: Any, **_kwargs: Any) -> None:
@@ -155,3 +159,48 @@ def identity_with(
     kp, keys = KeyPackage.generate(suite, signature_priv, Credential.basic(name), **generate)
     join = JoinKeys(kp, keys.init_priv, keys.encryption_priv, keys.signature_priv)
     return Identity(suite, name, signature_priv, kp, join)
+
+
+def with_proposals(
+    committer: Group,
+    message: bytes,
+    items: Callable[[tuple[ProposalOrRef, ...]], Sequence[ProposalOrRef]],
+) -> bytes:
+    """``message`` with its Commit's proposal list replaced by ``items(old list)``,
+    re-signed and re-tagged (:func:`reframe`)."""
+
+    def change(content: FramedContent) -> FramedContent:
+        commit = commit_of(content)
+        new = dataclasses.replace(commit, proposals=tuple(items(commit.proposals)))
+        return dataclasses.replace(content, commit=new)
+
+    return reframe(committer, message, change)
+
+
+def update_proposal(group: Group, **changes: Any) -> Proposal:
+    """An Update for ``group``'s own leaf with a fresh encryption key, ``changes`` applied
+    before signing (``leaf_index`` chooses the index signed for)."""
+    state = group.state
+    leaf = state.tree.leaf_node(state.own_leaf)
+    assert leaf is not None
+    _, pub = node_key_pair(state.suite, os.urandom(state.suite.hash_length))
+    fields: dict[str, Any] = {
+        "encryption_key": pub,
+        "leaf_node_source": LeafNodeSource.UPDATE,
+        "lifetime": None,
+        "parent_hash": None,
+        "signature": b"",
+    }
+    fields.update(changes)
+    leaf_index = fields.pop("leaf_index", state.own_leaf)
+    new = dataclasses.replace(leaf, **fields).signed(
+        state.suite, state.signature_priv, group_id=state.group_id, leaf_index=leaf_index
+    )
+    return Proposal.of(Update(new))
+
+
+def rejects(receiver: Group, message: bytes, error: type[Exception], rule: str) -> None:
+    """``receiver`` refuses ``message`` with ``error`` of rule ``rule`` and is unchanged."""
+    with unchanged(receiver), pytest.raises(error) as info:
+        receiver.process(message)
+    assert info.value.rule == rule  # type: ignore[attr-defined]

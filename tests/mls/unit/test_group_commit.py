@@ -52,7 +52,6 @@ from mls.messages import (
     ProposalOrRef,
     ReInit,
     Remove,
-    Update,
 )
 from mls.psk_id import PreSharedKeyID
 from mls.tree_validation import RULE_CREDENTIAL, RULE_LEAF_SOURCE, RULE_UPDATE_KEY, MemberIndex
@@ -66,7 +65,6 @@ from mls.treekem import (
     UPDATE_PATH_NODE_LABEL,
     HPKECiphertext,
     UpdatePath,
-    node_key_pair,
 )
 from tests.mls.forge_commit import (
     commit_of,
@@ -74,7 +72,10 @@ from tests.mls.forge_commit import (
     identity_with,
     public_message,
     reframe,
+    rejects,
     repath,
+    update_proposal,
+    with_proposals,
 )
 from tests.mls.group_harness import GroupHarness, fresh_key_package, new_identity, unchanged
 
@@ -89,12 +90,6 @@ PSK_CONFIG = GroupConfig(external_psks={PSK_ID: b"\x42" * 32})
 def h() -> GroupHarness:
     """Three members, suite 1; member 0 commits, member 2 receives."""
     return GroupHarness(1, 3)
-
-
-def rejects(receiver: Group, message: bytes, error: type[Exception], rule: str) -> None:
-    with unchanged(receiver), pytest.raises(error) as info:
-        receiver.process(message)
-    assert info.value.rule == rule  # type: ignore[attr-defined]
 
 
 def ext_psk(suite_hash_length: int) -> Proposal:
@@ -211,12 +206,9 @@ def test_com03_unknown_reference_bytes_are_rejected(h: GroupHarness) -> None:
     committer, receiver = h.group(0), h.group(2)
     message = forge_commit(committer, [Proposal.of(Remove(1))])
 
-    def to_reference(content: FramedContent) -> FramedContent:
-        commit = commit_of(content)
-        ref = ProposalOrRef.by_reference(os.urandom(committer.suite.hash_length))
-        return dataclasses.replace(content, commit=dataclasses.replace(commit, proposals=(ref,)))
-
-    rejects(receiver, reframe(committer, message, to_reference), ValidationError, RULE_PROPOSAL_REF)
+    ref = ProposalOrRef.by_reference(os.urandom(committer.suite.hash_length))
+    forged = with_proposals(committer, message, lambda _: (ref,))
+    rejects(receiver, forged, ValidationError, RULE_PROPOSAL_REF)
 
 
 def test_com04_commit_from_an_external_sender_is_rejected() -> None:
@@ -297,36 +289,30 @@ def test_com06_ciphertext_for_a_newly_added_leaf_is_rejected(h: GroupHarness) ->
     rejects(receiver, forged, ValidationError, RULE_CIPHERTEXT_COUNT)
 
 
-def test_com07_path_leaf_with_wrong_source_is_rejected(h: GroupHarness) -> None:
-    committer, receiver = h.group(0), h.group(2)
+def _path_leaf_changed(committer: Group, **changes: Any) -> bytes:
+    """A path Commit whose leaf has ``changes``, re-signed; the parent hash is not fixed."""
     state = committer.state
 
-    def as_update(path: UpdatePath) -> UpdatePath:
-        leaf = dataclasses.replace(
-            path.leaf_node, leaf_node_source=LeafNodeSource.UPDATE, parent_hash=None, signature=b""
-        ).signed(state.suite, state.signature_priv, group_id=state.group_id, leaf_index=0)
+    def change(path: UpdatePath) -> UpdatePath:
+        leaf = dataclasses.replace(path.leaf_node, signature=b"", **changes).signed(
+            state.suite, state.signature_priv, group_id=state.group_id, leaf_index=state.own_leaf
+        )
         return dataclasses.replace(path, leaf_node=leaf)
 
-    message = repath(
-        committer, forge_commit(committer, force_path=True), as_update, fix_parent_hash=False
+    message = forge_commit(committer, force_path=True)
+    return repath(committer, message, change, fix_parent_hash=False)
+
+
+def test_com07_path_leaf_with_wrong_source_is_rejected(h: GroupHarness) -> None:
+    message = _path_leaf_changed(
+        h.group(0), leaf_node_source=LeafNodeSource.UPDATE, parent_hash=None
     )
-    rejects(receiver, message, ValidationError, RULE_LEAF_SOURCE)
+    rejects(h.group(2), message, ValidationError, RULE_LEAF_SOURCE)
 
 
 def test_com07_path_leaf_with_wrong_parent_hash_is_rejected(h: GroupHarness) -> None:
-    committer, receiver = h.group(0), h.group(2)
-    state = committer.state
-
-    def bad_parent_hash(path: UpdatePath) -> UpdatePath:
-        leaf = dataclasses.replace(
-            path.leaf_node, parent_hash=os.urandom(state.suite.hash_length), signature=b""
-        ).signed(state.suite, state.signature_priv, group_id=state.group_id, leaf_index=0)
-        return dataclasses.replace(path, leaf_node=leaf)
-
-    message = repath(
-        committer, forge_commit(committer, force_path=True), bad_parent_hash, fix_parent_hash=False
-    )
-    rejects(receiver, message, VerificationError, RULE_LEAF_PARENT_HASH)
+    message = _path_leaf_changed(h.group(0), parent_hash=os.urandom(32))
+    rejects(h.group(2), message, VerificationError, RULE_LEAF_PARENT_HASH)
 
 
 def test_com07_path_leaf_rejected_by_the_authentication_service() -> None:
@@ -512,25 +498,9 @@ def test_com14_added_leaf_rejected_by_the_authentication_service(h: GroupHarness
 # COM-15..24: the proposal list (§12.2)
 
 
-def _own_update(committer: Group) -> Proposal:
-    state = committer.state
-    leaf = state.tree.leaf_node(state.own_leaf)
-    assert leaf is not None
-    _, pub = node_key_pair(state.suite, os.urandom(state.suite.hash_length))
-    new_leaf = dataclasses.replace(
-        leaf,
-        encryption_key=pub,
-        leaf_node_source=LeafNodeSource.UPDATE,
-        lifetime=None,
-        parent_hash=None,
-        signature=b"",
-    ).signed(state.suite, state.signature_priv, group_id=state.group_id, leaf_index=state.own_leaf)
-    return Proposal.of(Update(new_leaf))
-
-
 def test_com15_committer_own_update_is_rejected(h: GroupHarness) -> None:
     committer, receiver = h.group(0), h.group(2)
-    message = forge_commit(committer, [_own_update(committer)], relax=[LIST_CHECK])
+    message = forge_commit(committer, [update_proposal(committer)], relax=[LIST_CHECK])
     rejects(receiver, message, ValidationError, RULE_COMMITTER_UPDATE)
 
 
@@ -542,12 +512,8 @@ def test_com16_committer_removing_itself_is_rejected(h: GroupHarness) -> None:
     committer, receiver = h.group(0), h.group(2)
     message = forge_commit(committer, [Proposal.of(Remove(1))])
 
-    def remove_self(content: FramedContent) -> FramedContent:
-        commit = commit_of(content)
-        item = ProposalOrRef.by_value(Proposal.of(Remove(int(committer.own_leaf))))
-        return dataclasses.replace(content, commit=dataclasses.replace(commit, proposals=(item,)))
-
-    forged = reframe(committer, message, remove_self)
+    item = ProposalOrRef.by_value(Proposal.of(Remove(int(committer.own_leaf))))
+    forged = with_proposals(committer, message, lambda _: (item,))
     rejects(receiver, forged, ValidationError, RULE_COMMITTER_REMOVE)
 
 
@@ -555,12 +521,8 @@ def test_com17_two_removes_of_one_leaf_are_rejected(h: GroupHarness) -> None:
     committer, receiver = h.group(0), h.group(2)
     message = forge_commit(committer, [Proposal.of(Remove(1))])
 
-    def twice(content: FramedContent) -> FramedContent:
-        commit = commit_of(content)
-        items = commit.proposals * 2
-        return dataclasses.replace(content, commit=dataclasses.replace(commit, proposals=items))
-
-    rejects(receiver, reframe(committer, message, twice), ValidationError, RULE_SAME_LEAF)
+    forged = with_proposals(committer, message, lambda items: items * 2)
+    rejects(receiver, forged, ValidationError, RULE_SAME_LEAF)
 
 
 def test_com17_update_and_remove_of_one_leaf_are_rejected() -> None:

@@ -67,7 +67,6 @@ from mls.messages import (
     ProposalOrRef,
     ReInit,
     Remove,
-    Update,
 )
 from mls.psk_id import PreSharedKeyID, ResumptionPSKUsage
 from mls.ratchet_tree import RatchetTree
@@ -80,8 +79,14 @@ from mls.tree_validation import (
     RULE_UPDATE_KEY,
     MemberIndex,
 )
-from mls.treekem import node_key_pair
-from tests.mls.forge_commit import commit_of, forge_commit, identity_with, reframe, relaxed
+from tests.mls.forge_commit import (
+    forge_commit,
+    identity_with,
+    rejects,
+    relaxed,
+    update_proposal,
+    with_proposals,
+)
 from tests.mls.group_harness import GroupHarness, create_group, join, new_identity, unchanged
 
 PROPOSE_CHECK = (group_module, "validate_proposal")
@@ -93,12 +98,6 @@ CUSTOM_EXTENSION = 0xFF01
 @pytest.fixture
 def h() -> GroupHarness:
     return GroupHarness(1, 3)
-
-
-def rejects(receiver: Group, message: bytes, error: type[Exception], rule: str) -> None:
-    with unchanged(receiver), pytest.raises(error) as info:
-        receiver.process(message)
-    assert info.value.rule == rule  # type: ignore[attr-defined]
 
 
 def forged_proposal(sender: Group, proposal: Proposal) -> bytes:
@@ -241,47 +240,27 @@ def test_add05_add_without_blank_leaf_extends_the_tree(h: GroupHarness) -> None:
 # Update (§12.1.2)
 
 
-def _update_leaf(g: Group, **changes: object) -> Proposal:
-    state = g.state
-    leaf = state.tree.leaf_node(state.own_leaf)
-    assert leaf is not None
-    _, pub = node_key_pair(state.suite, os.urandom(state.suite.hash_length))
-    base = dict(
-        encryption_key=pub,
-        leaf_node_source=LeafNodeSource.UPDATE,
-        lifetime=None,
-        parent_hash=None,
-        signature=b"",
-    )
-    base.update(changes)
-    leaf_index = base.pop("leaf_index", state.own_leaf)
-    new = dataclasses.replace(leaf, **base).signed(  # type: ignore[arg-type]
-        state.suite, state.signature_priv, group_id=state.group_id, leaf_index=leaf_index
-    )
-    return Proposal.of(Update(new))
-
-
 def test_upd01_update_with_source_commit_is_rejected(h: GroupHarness) -> None:
-    p = _update_leaf(h.group(1), leaf_node_source=LeafNodeSource.COMMIT, parent_hash=b"")
+    p = update_proposal(h.group(1), leaf_node_source=LeafNodeSource.COMMIT, parent_hash=b"")
     rejects(h.group(2), forged_proposal(h.group(1), p), ValidationError, RULE_LEAF_SOURCE)
 
 
 def test_upd01_update_keeping_the_encryption_key_is_rejected(h: GroupHarness) -> None:
     old = h.group(1).tree.leaf_node(LeafIndex(1))
     assert old is not None
-    p = _update_leaf(h.group(1), encryption_key=old.encryption_key)
+    p = update_proposal(h.group(1), encryption_key=old.encryption_key)
     rejects(h.group(2), forged_proposal(h.group(1), p), ValidationError, RULE_UPDATE_KEY)
 
 
 def test_upd01_update_with_another_member_encryption_key_is_rejected(h: GroupHarness) -> None:
     other = h.group(1).tree.leaf_node(LeafIndex(0))
     assert other is not None
-    p = _update_leaf(h.group(1), encryption_key=other.encryption_key)
+    p = update_proposal(h.group(1), encryption_key=other.encryption_key)
     rejects(h.group(2), forged_proposal(h.group(1), p), ValidationError, RULE_UNIQUE_ENCRYPTION_KEY)
 
 
 def test_upd01_update_signed_for_another_leaf_index_is_rejected(h: GroupHarness) -> None:
-    p = _update_leaf(h.group(1), leaf_index=LeafIndex(0))
+    p = update_proposal(h.group(1), leaf_index=LeafIndex(0))
     rejects(h.group(2), forged_proposal(h.group(1), p), VerificationError, RULE_LEAF_SIGNATURE)
 
 
@@ -290,7 +269,7 @@ def test_upd01_invalid_update_committed_by_reference_is_rejected(h: GroupHarness
     committer and the receiver cached it with the check disabled."""
     old = h.group(1).tree.leaf_node(LeafIndex(1))
     assert old is not None
-    p = _update_leaf(h.group(1), encryption_key=old.encryption_key)
+    p = update_proposal(h.group(1), encryption_key=old.encryption_key)
     message = forged_proposal(h.group(1), p)
     with relaxed((process_module, "validate_proposal")):
         h.group(0).process(message)
@@ -304,7 +283,7 @@ def test_upd04_update_with_a_credential_the_as_refuses_is_rejected(h: GroupHarne
         h.group(2).to_bytes(),
         GroupConfig(credential_validator=lambda cred, _key: cred.identity != b"mallory"),
     )
-    p = _update_leaf(h.group(1), credential=Credential.basic(b"mallory"))
+    p = update_proposal(h.group(1), credential=Credential.basic(b"mallory"))
     rejects(receiver, forged_proposal(h.group(1), p), ValidationError, RULE_CREDENTIAL)
 
 
@@ -325,12 +304,9 @@ def test_rem01_commit_removing_out_of_range_leaf_is_rejected(h: GroupHarness, le
     committer = h.group(0)
     message = forge_commit(committer, [Proposal.of(Remove(1))])
 
-    def far(content: FramedContent) -> FramedContent:
-        commit = commit_of(content)
-        item = ProposalOrRef.by_value(Proposal.of(Remove(leaf)))
-        return dataclasses.replace(content, commit=dataclasses.replace(commit, proposals=(item,)))
-
-    rejects(h.group(2), reframe(committer, message, far), ValidationError, RULE_REMOVED_LEAF)
+    item = ProposalOrRef.by_value(Proposal.of(Remove(leaf)))
+    forged = with_proposals(committer, message, lambda _: (item,))
+    rejects(h.group(2), forged, ValidationError, RULE_REMOVED_LEAF)
 
 
 def test_rem01_remove_of_a_blank_leaf_is_rejected() -> None:
@@ -532,7 +508,7 @@ def test_external_sender_remove_is_accepted_and_committed() -> None:
 
 def test_upd02_update_from_an_external_sender_is_rejected() -> None:
     h, priv = external_group()
-    message = external_proposal(h.group(0), priv, _update_leaf(h.group(0)))
+    message = external_proposal(h.group(0), priv, update_proposal(h.group(0)))
     rejects(h.group(2), message, ValidationError, RULE_EXTERNAL_SENDERS)
 
 
@@ -547,7 +523,7 @@ def test_upd02_update_from_a_new_member_proposal_sender_is_rejected(h: GroupHarn
     g = h.group(0)
     state = g.state
     content = FramedContent.with_body(
-        state.group_id, state.epoch, Sender.new_member_proposal(), b"", _update_leaf(g)
+        state.group_id, state.epoch, Sender.new_member_proposal(), b"", update_proposal(g)
     )
     signature = sign_framed_content(
         state.suite, state.signature_priv, WireFormat.MLS_PUBLIC_MESSAGE, content, None
