@@ -605,8 +605,10 @@ def test_gce02_extension_a_member_does_not_list_is_rejected() -> None:
 
 
 def test_gce02_default_extension_types_need_not_be_listed(h: GroupHarness) -> None:
-    app_id = make_extension(ExtensionType.REQUIRED_CAPABILITIES, RequiredCapabilities((), (), ()))
-    h.commit(0, [_gce(app_id)])
+    empty_required = make_extension(
+        ExtensionType.REQUIRED_CAPABILITIES, RequiredCapabilities((), (), ())
+    )
+    h.commit(0, [_gce(empty_required)])
     h.deliver_all()
     h.check_agreement()
 
