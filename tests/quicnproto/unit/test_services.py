@@ -425,21 +425,21 @@ def held_commits(monkeypatch: pytest.MonkeyPatch):
     import sqlite3
     import threading
 
-    from quicnproto.node import store as store_module
+    from quicnproto.node.store import group_commit
 
     release = threading.Event()
     fail = threading.Event()
-    original = store_module.SQLiteBackend._commit_batch
+    original = group_commit.commit_batch
 
-    def commit_batch(self: Any, conn: Any, batch: Any) -> None:
+    def commit_batch(db: Any, conn: Any, batch: Any) -> None:
         release.wait(10)
         if fail.is_set():
-            # What the real method does when COMMIT raises: roll back, fail every item.
-            self._fail_batch(conn, batch, sqlite3.OperationalError("disk I/O error"))
+            # What the real function does when COMMIT raises: roll back, fail every item.
+            group_commit.fail_batch(db, conn, batch, sqlite3.OperationalError("disk I/O error"))
             return
-        original(self, conn, batch)
+        original(db, conn, batch)
 
-    monkeypatch.setattr(store_module.SQLiteBackend, "_commit_batch", commit_batch)
+    monkeypatch.setattr(group_commit, "commit_batch", commit_batch)
     release.set()
     return release, fail
 
