@@ -22,6 +22,7 @@ text or JSON lines.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import logging
@@ -30,7 +31,8 @@ import sys
 import time
 from collections.abc import Callable, MutableMapping
 from functools import partial
-from typing import Any
+from operator import attrgetter
+from typing import Any, cast
 
 import trio
 
@@ -44,20 +46,12 @@ from quicnproto.transport.frames import read_frame, write_frame
 from quicnproto.transport.quic import QuicStream, serve_quic
 from quicnproto.transport.tls import ensure_node_certificate
 from quicnproto.wire import (
-    Ack,
-    Authenticate,
-    CountKeyPackages,
-    CountQueue,
-    Enqueue,
+    REQUESTS,
     ErrorResponse,
-    Fetch,
-    FetchKeyPackage,
-    GetChallenge,
     Ping,
     Pong,
     Request,
     Response,
-    UploadKeyPackage,
     decode_request,
     encode_answer,
     peek_request_id,
@@ -67,20 +61,6 @@ logger = logging.getLogger("quicnproto.node")
 
 PURGE_INTERVAL = 3600.0
 """Seconds between sweeps of expired idempotency records and expired messages."""
-
-_REQUEST_KINDS = {
-    Ping: "ping",
-    GetChallenge: "get_challenge",
-    Authenticate: "authenticate",
-    UploadKeyPackage: "upload_key_package",
-    FetchKeyPackage: "fetch_key_package",
-    CountKeyPackages: "count_key_packages",
-    Enqueue: "enqueue",
-    Fetch: "fetch",
-    Ack: "ack",
-    CountQueue: "count_queue",
-}
-
 
 # --- logging ----------------------------------------------------------------------------------
 
@@ -173,35 +153,29 @@ class Node:
         self._rids = itertools.count(1)
         self.internal_errors = 0
         """Requests that failed with an unexpected exception (a bug) since start."""
+        self._handlers: dict[type, Callable[..., Any]] = {
+            kind.request: attrgetter(kind.handler)(self) for kind in REQUESTS
+        }
+        self._log_names = {kind.request: kind.log_name for kind in REQUESTS}
+
+    def ping(self, state: MutableMapping[str, Any], request: Ping) -> Pong:
+        """Liveness: the node's version and wall-clock time; needs no authentication."""
+        return Pong(version=__version__, time_ms=int(time.time() * 1000))
 
     async def dispatch(self, state: MutableMapping[str, Any], request: Request) -> Response:
-        """Run one request against the services.
+        """Run one request against its handler (the :data:`~quicnproto.wire.REQUESTS` row of its type).
 
         Raises:
             RequestRefused: the request is refused with a code.
             StoreError: the store failed.
         """
-        if isinstance(request, Ping):
-            return Pong(version=__version__, time_ms=int(time.time() * 1000))
-        if isinstance(request, GetChallenge):
-            return self.auth.get_challenge(state)
-        if isinstance(request, Authenticate):
-            return self.auth.authenticate(state, request)
-        if isinstance(request, UploadKeyPackage):
-            return await self.auth.upload_key_package(state, request)
-        if isinstance(request, FetchKeyPackage):
-            return await self.auth.fetch_key_package(state, request)
-        if isinstance(request, CountKeyPackages):
-            return await self.auth.count_key_packages(state, request)
-        if isinstance(request, Enqueue):
-            return await self.delivery.enqueue(state, request)
-        if isinstance(request, Fetch):
-            return await self.delivery.fetch(state, request)
-        if isinstance(request, Ack):
-            return await self.delivery.ack(state, request)
-        if isinstance(request, CountQueue):
-            return await self.delivery.count_queue(state, request)
-        raise RequestRefused(ErrorCode.UNSUPPORTED, "unknown request")
+        handler = self._handlers.get(type(request))
+        if handler is None:
+            raise RequestRefused(ErrorCode.UNSUPPORTED, "unknown request")
+        answer = handler(state, request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return cast(Response, answer)
 
     async def answer(
         self, state: MutableMapping[str, Any], frame: bytes
@@ -215,7 +189,7 @@ class Node:
             request_id, request = decode_request(frame, nesting_limit=self.config.nesting_limit)
         except ProtocolError as exc:
             return peek_request_id(frame), "malformed", ErrorResponse(exc.code, "malformed request")
-        kind = _REQUEST_KINDS.get(type(request), "unknown")
+        kind = self._log_names.get(type(request), "unknown")
         try:
             return request_id, kind, await self.dispatch(state, request)
         except RequestRefused as exc:
