@@ -171,6 +171,13 @@ class CountQueue(Request):
 
 
 @dataclass(frozen=True)
+class Stats(Request):
+    """The authenticated ``identity_key``'s own holdings: its queue and its KeyPackages."""
+
+    identity_key: bytes
+
+
+@dataclass(frozen=True)
 class Pong(Response):
     version: str
     time_ms: int
@@ -233,6 +240,13 @@ class Acked(Response):
 @dataclass(frozen=True)
 class QueueCount(Response):
     count: int
+
+
+@dataclass(frozen=True)
+class StatsAnswer(Response):
+    messages: int
+    bytes: int
+    key_packages: int
 
 
 @dataclass(frozen=True)
@@ -313,6 +327,12 @@ def _fill_fetched(b: Any, body: Fetched) -> None:
         lst[i].payload = msg.payload
     b.expiredCount = body.expired_count
     b.expiredUpToSeq = body.expired_up_to_seq
+
+
+def _fill_stats_answer(b: Any, body: StatsAnswer) -> None:
+    b.messages = body.messages
+    b.bytes = body.bytes
+    b.keyPackages = body.key_packages
 
 
 def _fill(union: Any, name: str, fill: Callable[[Any, Any], None] | None, body: Any) -> None:
@@ -550,6 +570,18 @@ REQUESTS: tuple[RequestKind, ...] = (
         lambda c: QueueCount(count=int(_get(c, "count"))),
         lambda b, body: setattr(b, "count", body.count),
         "delivery.count_queue",
+    ),
+    RequestKind(
+        "stats", Stats, StatsAnswer, "stats",
+        lambda s: Stats(identity_key=bytes(_get(s, "identityKey"))),
+        lambda b, body: setattr(b, "identityKey", body.identity_key),
+        lambda s: StatsAnswer(
+            messages=int(_get(s, "messages")),
+            bytes=int(_get(s, "bytes")),
+            key_packages=int(_get(s, "keyPackages")),
+        ),
+        _fill_stats_answer,
+        "delivery.stats",
     ),
 )  # fmt: skip
 """Every request kind, one row each: adding a request is a row here, its dataclasses, its

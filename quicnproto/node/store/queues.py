@@ -240,6 +240,14 @@ def count_queue(conn: sqlite3.Connection, recipient: bytes) -> int:
     return int(row[0]) if row else 0
 
 
+def queue_totals(conn: sqlite3.Connection, recipient: bytes) -> tuple[int, int]:
+    """``(messages, payload bytes)`` in ``recipient``'s queue."""
+    row = conn.execute(
+        "SELECT count, bytes FROM queues WHERE recipient = ?", (recipient,)
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def expire_messages(conn: sqlite3.Connection, limits: StoreLimits, now: float) -> int:
     """Delete every message enqueued ``message_ttl`` or more seconds before ``now``; returns how
     many went (VALIDATION SRV-DEL-07). Queues keep their ``last_seq``, so sequence numbers are

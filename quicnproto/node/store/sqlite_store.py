@@ -24,7 +24,7 @@ import trio
 from quicnproto.node.store import key_packages, queues, retention
 from quicnproto.node.store.database import Database
 from quicnproto.node.store.group_commit import GroupCommit, PendingWrite
-from quicnproto.node.store.types import FetchedPage, StoredMessage, StoreLimits
+from quicnproto.node.store.types import FetchedPage, QueueStats, StoredMessage, StoreLimits
 
 T = TypeVar("T")
 
@@ -128,6 +128,18 @@ class SQLiteStore:
         await trio.lowlevel.checkpoint_if_cancelled()
         with self.db.read() as conn:
             return queues.count_queue(conn, recipient)
+
+    async def stats(self, identity: bytes) -> QueueStats:
+        """``identity``'s queue totals and single-use KeyPackages left, read at one instant."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        with self.db.read() as conn:
+            conn.execute("BEGIN")
+            try:
+                messages, used = queues.queue_totals(conn, identity)
+                left = key_packages.count_key_packages(conn, identity, self._clock())
+            finally:
+                conn.execute("COMMIT")
+        return QueueStats(messages, used, left)
 
     async def add_key_package(
         self,

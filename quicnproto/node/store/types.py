@@ -20,6 +20,7 @@ __all__ = [
     "MAX_SQL_INT",
     "MAX_STORED_ID_SIZE",
     "FetchedPage",
+    "QueueStats",
     "RequestRefused",
     "Store",
     "StoreLimits",
@@ -89,6 +90,21 @@ class FetchedPage:
     expired_up_to: int = 0
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    """One identity's own holdings.
+
+    Attributes:
+        messages: messages in its queue (expired ones not deleted yet included).
+        bytes: their payload bytes.
+        key_packages: unexpired single-use KeyPackages left (the last resort not counted).
+    """
+
+    messages: int
+    bytes: int
+    key_packages: int
+
+
 class Store(Protocol):
     """The async store interface the node's services use (see the module docstring)."""
 
@@ -116,6 +132,8 @@ class Store(Protocol):
     ) -> None: ...
 
     async def count_queue(self, recipient: bytes) -> int: ...
+
+    async def stats(self, identity: bytes) -> QueueStats: ...
 
     async def add_key_package(
         self,

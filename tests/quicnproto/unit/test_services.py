@@ -31,6 +31,8 @@ from quicnproto.wire import (
     Enqueue,
     Fetch,
     FetchKeyPackage,
+    Stats,
+    StatsAnswer,
     UploadKeyPackage,
     auth_message,
 )
@@ -526,4 +528,13 @@ async def test_a_fetch_cancelled_before_its_ack_is_queued_leaves_nothing_pending
         assert (await delivery.count_queue(owner, CountQueue(bob))).count == 4
         page = await delivery.fetch(owner, Fetch(bob))
     assert [m.seq for m in page.messages] == [1, 2, 3, 4]
+    await store.aclose()
+
+
+async def test_stats_counts_own_queue_and_refuses_another_identity(tmp_path: Path) -> None:
+    store, delivery, owner, bob = await queue_with_messages(tmp_path, 3)
+    assert await delivery.stats(owner, Stats(bob)) == StatsAnswer(3, len(b"p0p1p2"), 0)
+    with pytest.raises(RequestRefused) as info:
+        await delivery.stats({}, Stats(bob))
+    assert info.value.code == ErrorCode.NOT_FOUND
     await store.aclose()
