@@ -68,6 +68,7 @@ from benchmarks.raw_echo import (  # noqa: E402
     measure_sans_io,
     run_child_server,
 )
+from quicnproto.cli import tune_interpreter_for_serving  # noqa: E402
 from quicnproto.client.connection import NodeClient, identity_key_of, open_client  # noqa: E402
 from quicnproto.config import ClientConfig, NodeConfig  # noqa: E402
 from quicnproto.node.server import serve  # noqa: E402
@@ -330,6 +331,7 @@ async def _measure_against(
 async def measure_node(duration_s: float = 2.0) -> dict[str, Any]:
     """Every node measurement, the node running in this process (like the raw benchmark)."""
     logging.getLogger("quicnproto").setLevel(logging.WARNING)
+    tune_interpreter_for_serving()  # as ``quicnproto serve`` does
     with tempfile.TemporaryDirectory(prefix="quicnproto-bench-") as tmp:
         node_config = _bench_node_config(Path(tmp))
         async with trio.open_nursery() as nursery:
@@ -341,6 +343,7 @@ async def measure_node(duration_s: float = 2.0) -> dict[str, Any]:
 
 async def _serve_child(data_dir: str) -> None:
     logging.getLogger("quicnproto").setLevel(logging.WARNING)
+    tune_interpreter_for_serving()  # as ``quicnproto serve`` does
     async with trio.open_nursery() as nursery:
         _, port = await nursery.start(serve, _bench_node_config(Path(data_dir)))
         print(f"ready {port}", flush=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quicnproto.errors import ConfigError
+from quicnproto.transport.quic import TransportLimits
 
 DEFAULT_PORT = 4201
 """The node's UDP port unless told otherwise."""
@@ -18,7 +19,52 @@ DEFAULT_PORT = 4201
 ALPN = "quicnproto/1"
 """The only ALPN protocol the node and client speak (pinned, VALIDATION SRV-Q-06)."""
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
+
+MAX_FRAME_SIZE = 4 * MiB
+"""Largest request frame. VALIDATION §5.7 allows 1 MiB for ordinary messages and a 4 MiB cap
+for a Welcome or GroupInfo carrying a tree; the frame cap is the larger one."""
+
+ENVELOPE_HEADROOM = 64 * KiB
+"""Room a frame keeps beside the payloads it carries (the Cap'n Proto envelope, ids, keys)."""
+
+MAX_PAYLOAD_SIZE = MAX_FRAME_SIZE - ENVELOPE_HEADROOM
+"""Largest enqueued payload: it and its envelope fit one request frame, and one message fits
+one fetch answer."""
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """The quotas the store enforces inside its transactions, and what a valid row holds. The
+    defaults are the node's (VALIDATION §5.7); :class:`NodeConfig` takes its own from here."""
+
+    queue_max_messages: int = 10_000
+    """Messages one recipient's queue may hold."""
+
+    queue_max_bytes: int = 100 * MiB
+    """Payload bytes one recipient's queue may hold."""
+
+    key_packages_per_identity: int = 200
+    """Stored KeyPackages per identity, last resort included."""
+
+    dedupe_retention: float = 7 * 24 * 3600.0
+    """Seconds a message id is remembered for idempotent retries."""
+
+    message_ttl: float = 31 * 24 * 3600.0
+    """Seconds after its enqueue a message expires (VALIDATION SRV-DEL-07: 31 days, as
+    Signal)."""
+
+    max_payload_size: int = MAX_PAYLOAD_SIZE
+    """Largest payload a message holds; larger rows are quarantined at open."""
+
+    max_key_package_size: int = 64 * KiB
+    """Largest KeyPackage accepted at upload; larger rows are quarantined at open."""
+
+    key_package_max_lifetime: int = 90 * 24 * 3600
+    """Longest KeyPackage lifetime accepted at upload, in seconds (90 days): a consumed package
+    whose own end of lifetime is unknown (rows from before schema version 4) is forgotten this
+    long after its consumption, as it could no longer be accepted again by then."""
 
 
 def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -75,38 +121,37 @@ class NodeConfig:
     alpn: str = ALPN
     """The pinned ALPN protocol."""
 
-    max_frame_size: int = 4 * MiB
-    """Largest request frame. VALIDATION §5.7 allows 1 MiB for ordinary messages and a 4 MiB
-    cap for a Welcome or GroupInfo carrying a tree; the frame cap is the larger one."""
+    max_frame_size: int = MAX_FRAME_SIZE
+    """Largest request frame (see :data:`MAX_FRAME_SIZE`)."""
 
-    max_payload_size: int = 4 * MiB - 64 * 1024
+    max_payload_size: int = StoreLimits.max_payload_size
     """Largest enqueued payload (bytes)."""
 
     nesting_limit: int = 16
     """Cap'n Proto nesting limit (VALIDATION §5.7); the traversal limit is 2x the frame words."""
 
-    max_streams_per_connection: int = 64
+    max_streams_per_connection: int = TransportLimits.max_streams_per_connection
     """Concurrently open request streams per QUIC connection (VALIDATION §5.7)."""
 
-    max_connections_per_address: int = 16
+    max_connections_per_address: int = TransportLimits.max_connections_per_address
     """Concurrent QUIC connections per source IP (VALIDATION §5.7)."""
 
     request_deadline: float = 10.0
     """Seconds a client has to deliver a whole request frame (VALIDATION §5.7)."""
 
-    idle_timeout: float = 60.0
+    idle_timeout: float = TransportLimits.idle_timeout
     """Seconds of silence between requests before a connection is dropped (VALIDATION §5.7)."""
 
-    max_connection_age: float = 3600.0
+    max_connection_age: float = TransportLimits.max_connection_age
     """Seconds after which a connection is closed regardless of activity (VALIDATION §5.7)."""
 
-    queue_max_messages: int = 10_000
+    queue_max_messages: int = StoreLimits.queue_max_messages
     """Messages one recipient's queue may hold (VALIDATION §5.7)."""
 
-    queue_max_bytes: int = 100 * MiB
+    queue_max_bytes: int = StoreLimits.queue_max_bytes
     """Payload bytes one recipient's queue may hold (VALIDATION §5.7)."""
 
-    key_packages_per_identity: int = 200
+    key_packages_per_identity: int = StoreLimits.key_packages_per_identity
     """Stored KeyPackages per identity, last resort included (VALIDATION §5.7)."""
 
     key_package_claims: int = 10
@@ -115,10 +160,10 @@ class NodeConfig:
     key_package_claim_window: float = 600.0
     """Seconds over which ``key_package_claims`` refill (VALIDATION §5.7: 10 per 10 min)."""
 
-    key_package_max_lifetime: int = 90 * 24 * 3600
+    key_package_max_lifetime: int = StoreLimits.key_package_max_lifetime
     """Longest KeyPackage lifetime accepted at upload, in seconds (VALIDATION §5.7: 90 days)."""
 
-    max_key_package_size: int = 64 * 1024
+    max_key_package_size: int = StoreLimits.max_key_package_size
     """Largest KeyPackage accepted at upload (bytes)."""
 
     enqueue_burst: int = 1000
@@ -143,23 +188,20 @@ class NodeConfig:
     fetch_max_messages: int = 100
     """Page size cap for fetch; a larger ``limit`` is lowered to this."""
 
-    fetch_max_bytes: int = 4 * MiB - 64 * 1024
+    fetch_max_bytes: int = MAX_PAYLOAD_SIZE
     """Payload bytes one fetch answer may carry (it always carries at least one message), so
     the answer fits a client's ``max_frame_size`` and the node never builds a huge one."""
 
     max_wait_ms: int = 30_000
     """Longest long-poll a fetch may ask for."""
 
-    dedupe_retention: float = 7 * 24 * 3600.0
+    dedupe_retention: float = StoreLimits.dedupe_retention
     """Seconds a message id is remembered for idempotent retries."""
 
-    message_ttl: float = 31 * 24 * 3600.0
+    message_ttl: float = StoreLimits.message_ttl
     """Seconds a queued message waits for its recipient before it expires (VALIDATION
     SRV-DEL-07: 31 days, as Signal). Expired messages are never served; a fetch reports them
     as a gap (``Fetched.expired_count``) so the recipient knows it lost them."""
-
-    store_threads: int = 32
-    """Worker threads the store may use at once (more concurrent writers, larger group commits)."""
 
     log_json: bool = False
     """Write structured logs as JSON lines instead of plain text."""
@@ -184,6 +226,30 @@ class NodeConfig:
     def db_path(self) -> Path:
         """The SQLite file actually used."""
         return Path(self.db) if self.db else self.data_dir / "node.sqlite3"
+
+    def store_limits(self) -> StoreLimits:
+        """The store's quotas and row bounds as this configuration sets them."""
+        return StoreLimits(
+            queue_max_messages=self.queue_max_messages,
+            queue_max_bytes=self.queue_max_bytes,
+            key_packages_per_identity=self.key_packages_per_identity,
+            dedupe_retention=self.dedupe_retention,
+            message_ttl=self.message_ttl,
+            max_payload_size=self.max_payload_size,
+            max_key_package_size=self.max_key_package_size,
+            key_package_max_lifetime=self.key_package_max_lifetime,
+        )
+
+    def transport_limits(self) -> TransportLimits:
+        """The transport's caps as this configuration sets them (VALIDATION §5.7); a stream
+        buffers one whole request frame and its length prefix."""
+        return TransportLimits(
+            max_streams_per_connection=self.max_streams_per_connection,
+            max_connections_per_address=self.max_connections_per_address,
+            max_stream_buffer=self.max_frame_size + 64,
+            idle_timeout=self.idle_timeout,
+            max_connection_age=self.max_connection_age,
+        )
 
     def validate(self) -> None:
         """Check ranges.
@@ -218,7 +284,6 @@ class NodeConfig:
             "fetch_max_messages",
             "fetch_max_bytes",
             "message_ttl",
-            "store_threads",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -246,11 +311,11 @@ class ClientConfig:
     request_timeout: float = 10.0
     """Seconds to wait for an answer (a long-poll adds its own wait to this)."""
 
-    max_streams_per_connection: int = 64
+    max_streams_per_connection: int = TransportLimits.max_streams_per_connection
     """Requests in flight at once; more wait for a free stream. Keep it at or below the node's
     ``max_streams_per_connection``, and mind that each long-poll holds one."""
 
-    max_frame_size: int = 4 * MiB + 64 * 1024
+    max_frame_size: int = MAX_FRAME_SIZE + ENVELOPE_HEADROOM
     """Largest response frame accepted."""
 
     nesting_limit: int = 16

@@ -18,6 +18,7 @@ imports no trio.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,18 +68,26 @@ _Envelope = _envelope.Envelope
 # --- requests ---------------------------------------------------------------------------------
 
 
+class Request:
+    """Base of every request dataclass; :data:`REQUESTS` lists the kinds."""
+
+
+class Response:
+    """Base of every successful answer dataclass; :data:`REQUESTS` pairs each with its request."""
+
+
 @dataclass(frozen=True)
-class Ping:
+class Ping(Request):
     """Liveness check; needs no authentication."""
 
 
 @dataclass(frozen=True)
-class GetChallenge:
+class GetChallenge(Request):
     """Ask for a fresh nonce to sign (see :mod:`quicnproto.node.auth_service`)."""
 
 
 @dataclass(frozen=True)
-class Authenticate:
+class Authenticate(Request):
     """Prove possession of ``identity_key`` for the rest of this connection."""
 
     identity_key: bytes
@@ -86,7 +95,7 @@ class Authenticate:
 
 
 @dataclass(frozen=True)
-class UploadKeyPackage:
+class UploadKeyPackage(Request):
     """Publish a KeyPackage (RFC 9420 §10) for the authenticated ``identity_key``."""
 
     identity_key: bytes
@@ -95,14 +104,14 @@ class UploadKeyPackage:
 
 
 @dataclass(frozen=True)
-class FetchKeyPackage:
+class FetchKeyPackage(Request):
     """Claim one KeyPackage of ``identity_key`` (single use, RFC 9420 §16.8)."""
 
     identity_key: bytes
 
 
 @dataclass(frozen=True)
-class CountKeyPackages:
+class CountKeyPackages(Request):
     """How many single-use KeyPackages the authenticated ``identity_key`` has left."""
 
     identity_key: bytes
@@ -117,7 +126,7 @@ class CommitEpoch:
 
 
 @dataclass(frozen=True)
-class Enqueue:
+class Enqueue(Request):
     """Store ``payload`` in every recipient's queue, atomically and idempotently."""
 
     recipients: tuple[bytes, ...]
@@ -130,7 +139,7 @@ class Enqueue:
 
 
 @dataclass(frozen=True)
-class Fetch:
+class Fetch(Request):
     """Read messages with ``seq > after_seq``; long-poll up to ``wait_ms``.
 
     With ``ack_up_to`` > 0, messages with ``seq <= ack_up_to`` are deleted first, as by
@@ -145,7 +154,7 @@ class Fetch:
 
 
 @dataclass(frozen=True)
-class Ack:
+class Ack(Request):
     """Delete every message of the queue with ``seq <= up_to_seq``."""
 
     recipient_key: bytes
@@ -153,63 +162,58 @@ class Ack:
 
 
 @dataclass(frozen=True)
-class CountQueue:
+class CountQueue(Request):
     """How many messages wait in the authenticated recipient's queue."""
 
     recipient_key: bytes
 
 
-Request = (
-    Ping
-    | GetChallenge
-    | Authenticate
-    | UploadKeyPackage
-    | FetchKeyPackage
-    | CountKeyPackages
-    | Enqueue
-    | Fetch
-    | Ack
-    | CountQueue
-)
 
 
 # --- responses --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Pong:
+class Stats(Request):
+    """The authenticated ``identity_key``'s own holdings: its queue and its KeyPackages."""
+
+    identity_key: bytes
+
+
+@dataclass(frozen=True)
+class Pong(Response):
     version: str
     time_ms: int
 
 
 @dataclass(frozen=True)
-class Challenge:
+class Challenge(Response):
     nonce: bytes
 
 
 @dataclass(frozen=True)
-class Authenticated:
+class Authenticated(Response):
     identity_key: bytes
 
 
 @dataclass(frozen=True)
-class KeyPackageUploaded:
+class KeyPackageUploaded(Response):
     fingerprint: bytes
 
 
 @dataclass(frozen=True)
-class KeyPackageFetched:
+class KeyPackageFetched(Response):
     package: bytes = field(repr=False)
     last_resort: bool = False
 
 
 @dataclass(frozen=True)
-class KeyPackageCount:
+class KeyPackageCount(Response):
     count: int
 
 
 @dataclass(frozen=True)
-class Enqueued:
+class Enqueued(Response):
     seqs: tuple[int, ...]
 
 
@@ -221,7 +225,7 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True)
-class Fetched:
+class Fetched(Response):
     """Messages after the request's ``after_seq``, and the gap of lost ones before the end of
     this answer: ``expired_count`` messages expired (VALIDATION SRV-DEL-07), the highest of
     them being ``expired_up_to_seq`` (both 0 when nothing was lost)."""
@@ -232,13 +236,20 @@ class Fetched:
 
 
 @dataclass(frozen=True)
-class Acked:
+class Acked(Response):
     removed: int
 
 
 @dataclass(frozen=True)
-class QueueCount:
+class QueueCount(Response):
     count: int
+
+
+@dataclass(frozen=True)
+class StatsAnswer(Response):
+    messages: int
+    bytes: int
+    key_packages: int
 
 
 @dataclass(frozen=True)
@@ -249,18 +260,6 @@ class ErrorResponse:
     detail: str = ""
 
 
-Response = (
-    Pong
-    | Challenge
-    | Authenticated
-    | KeyPackageUploaded
-    | KeyPackageFetched
-    | KeyPackageCount
-    | Enqueued
-    | Fetched
-    | Acked
-    | QueueCount
-)
 
 # --- encoding ---------------------------------------------------------------------------------
 
@@ -271,90 +270,81 @@ def _set_data_list(builder: Any, name: str, items: tuple[bytes, ...]) -> None:
         lst[i] = item
 
 
-def _fill_request(req: Any, body: Request) -> None:
-    if isinstance(body, Ping):
-        req.ping = None
-    elif isinstance(body, GetChallenge):
-        req.getChallenge = None
-    elif isinstance(body, Authenticate):
-        b = req.init("authenticate")
-        b.identityKey = body.identity_key
-        b.signature = body.signature
-    elif isinstance(body, UploadKeyPackage):
-        b = req.init("uploadKeyPackage")
-        b.identityKey = body.identity_key
-        b.package = body.package
-        b.lastResort = body.last_resort
-    elif isinstance(body, FetchKeyPackage):
-        req.init("fetchKeyPackage").identityKey = body.identity_key
-    elif isinstance(body, CountKeyPackages):
-        req.init("countKeyPackages").identityKey = body.identity_key
-    elif isinstance(body, Enqueue):
-        b = req.init("enqueue")
-        _set_data_list(b, "recipients", body.recipients)
-        b.payload = body.payload
-        b.messageId = body.message_id
-        if body.commit is None:
-            b.commit.none = None
-        else:
-            h = b.commit.init("handshake")
-            h.groupId = body.commit.group_id
-            h.epoch = body.commit.epoch
-        if body.welcome:
-            b.welcome = body.welcome
-    elif isinstance(body, Fetch):
-        b = req.init("fetch")
-        b.recipientKey = body.recipient_key
-        b.afterSeq = body.after_seq
-        b.limit = body.limit
-        b.waitMs = body.wait_ms
-        b.ackUpToSeq = body.ack_up_to
-    elif isinstance(body, Ack):
-        b = req.init("ack")
-        b.recipientKey = body.recipient_key
-        b.upToSeq = body.up_to_seq
-    elif isinstance(body, CountQueue):
-        req.init("countQueue").recipientKey = body.recipient_key
-    else:
-        raise TypeError(f"not a request: {type(body).__name__}")
+def _fill_authenticate(b: Any, body: Authenticate) -> None:
+    b.identityKey = body.identity_key
+    b.signature = body.signature
 
 
-def _fill_response(resp: Any, body: Response) -> None:
-    if isinstance(body, Pong):
-        b = resp.init("ping")
-        b.version = body.version
-        b.timeMs = body.time_ms
-    elif isinstance(body, Challenge):
-        resp.init("challenge").nonce = body.nonce
-    elif isinstance(body, Authenticated):
-        resp.init("authenticate").identityKey = body.identity_key
-    elif isinstance(body, KeyPackageUploaded):
-        resp.init("uploadKeyPackage").fingerprint = body.fingerprint
-    elif isinstance(body, KeyPackageFetched):
-        b = resp.init("fetchKeyPackage")
-        b.package = body.package
-        b.lastResort = body.last_resort
-    elif isinstance(body, KeyPackageCount):
-        resp.init("countKeyPackages").count = body.count
-    elif isinstance(body, Enqueued):
-        lst = resp.init("enqueue").init("seqs", len(body.seqs))
-        for i, seq in enumerate(body.seqs):
-            lst[i] = seq
-    elif isinstance(body, Fetched):
-        fetched = resp.init("fetch")
-        lst = fetched.init("messages", len(body.messages))
-        for i, msg in enumerate(body.messages):
-            lst[i].seq = msg.seq
-            lst[i].messageId = msg.message_id
-            lst[i].payload = msg.payload
-        fetched.expiredCount = body.expired_count
-        fetched.expiredUpToSeq = body.expired_up_to_seq
-    elif isinstance(body, Acked):
-        resp.init("ack").removed = body.removed
-    elif isinstance(body, QueueCount):
-        resp.init("countQueue").count = body.count
+def _fill_upload_key_package(b: Any, body: UploadKeyPackage) -> None:
+    b.identityKey = body.identity_key
+    b.package = body.package
+    b.lastResort = body.last_resort
+
+
+def _fill_enqueue(b: Any, body: Enqueue) -> None:
+    _set_data_list(b, "recipients", body.recipients)
+    b.payload = body.payload
+    b.messageId = body.message_id
+    if body.commit is None:
+        b.commit.none = None
     else:
-        raise TypeError(f"not a response: {type(body).__name__}")
+        h = b.commit.init("handshake")
+        h.groupId = body.commit.group_id
+        h.epoch = body.commit.epoch
+    if body.welcome:
+        b.welcome = body.welcome
+
+
+def _fill_fetch(b: Any, body: Fetch) -> None:
+    b.recipientKey = body.recipient_key
+    b.afterSeq = body.after_seq
+    b.limit = body.limit
+    b.waitMs = body.wait_ms
+    b.ackUpToSeq = body.ack_up_to
+
+
+def _fill_ack(b: Any, body: Ack) -> None:
+    b.recipientKey = body.recipient_key
+    b.upToSeq = body.up_to_seq
+
+
+def _fill_pong(b: Any, body: Pong) -> None:
+    b.version = body.version
+    b.timeMs = body.time_ms
+
+
+def _fill_key_package_fetched(b: Any, body: KeyPackageFetched) -> None:
+    b.package = body.package
+    b.lastResort = body.last_resort
+
+
+def _fill_enqueued(b: Any, body: Enqueued) -> None:
+    lst = b.init("seqs", len(body.seqs))
+    for i, seq in enumerate(body.seqs):
+        lst[i] = seq
+
+
+def _fill_fetched(b: Any, body: Fetched) -> None:
+    lst = b.init("messages", len(body.messages))
+    for i, msg in enumerate(body.messages):
+        lst[i].seq = msg.seq
+        lst[i].messageId = msg.message_id
+        lst[i].payload = msg.payload
+    b.expiredCount = body.expired_count
+    b.expiredUpToSeq = body.expired_up_to_seq
+
+
+def _fill_stats_answer(b: Any, body: StatsAnswer) -> None:
+    b.messages = body.messages
+    b.bytes = body.bytes
+    b.keyPackages = body.key_packages
+
+
+def _fill(union: Any, name: str, fill: Callable[[Any, Any], None] | None, body: Any) -> None:
+    if fill is None:
+        setattr(union, name, None)  # a Void member
+    else:
+        fill(union.init(name), body)
 
 
 def encode_request(request_id: int, body: Request) -> bytes:
@@ -365,7 +355,8 @@ def encode_request(request_id: int, body: Request) -> bytes:
     """
     try:
         msg = _Envelope.new_message(requestId=request_id)
-        _fill_request(msg.init("request"), body)
+        kind = _kind_of(body, _BY_REQUEST)
+        _fill(msg.init("request"), kind.name, kind.fill_request, body)
         return bytes(msg.to_bytes())
     except TypeError:
         raise
@@ -386,7 +377,8 @@ def encode_answer(request_id: int, body: Response | ErrorResponse) -> bytes:
             err.code = int(body.code)
             err.detail = body.detail
         else:
-            _fill_response(msg.init("response"), body)
+            kind = _kind_of(body, _BY_ANSWER)
+            _fill(msg.init("response"), kind.answer_name, kind.fill_answer, body)
         return bytes(msg.to_bytes())
     except TypeError:
         raise
@@ -451,37 +443,6 @@ def _read_fetch(f: Any) -> Fetch:
     )
 
 
-_REQUEST_READERS: dict[str, Callable[[Any], Request]] = {
-    "ping": lambda _: Ping(),
-    "getChallenge": lambda _: GetChallenge(),
-    "authenticate": lambda a: Authenticate(
-        identity_key=bytes(_get(a, "identityKey")), signature=bytes(_get(a, "signature"))
-    ),
-    "uploadKeyPackage": lambda u: UploadKeyPackage(
-        identity_key=bytes(_get(u, "identityKey")),
-        package=bytes(_get(u, "package")),
-        last_resort=bool(_get(u, "lastResort")),
-    ),
-    "fetchKeyPackage": lambda f: FetchKeyPackage(identity_key=bytes(_get(f, "identityKey"))),
-    "countKeyPackages": lambda c: CountKeyPackages(identity_key=bytes(_get(c, "identityKey"))),
-    "enqueue": _read_enqueue,
-    "fetch": _read_fetch,
-    "ack": lambda a: Ack(
-        recipient_key=bytes(_get(a, "recipientKey")), up_to_seq=int(_get(a, "upToSeq"))
-    ),
-    "countQueue": lambda c: CountQueue(recipient_key=bytes(_get(c, "recipientKey"))),
-}
-"""Union member of ``Request`` -> reader of that member's struct."""
-
-
-def _read_request(req: Any) -> Request:
-    kind = _which(req)
-    reader = _REQUEST_READERS.get(kind)
-    if reader is None:
-        raise ProtocolError("unknown request kind", ErrorCode.UNSUPPORTED)
-    return reader(_get(req, kind) if kind not in ("ping", "getChallenge") else None)
-
-
 def _read_fetched(f: Any) -> Fetched:
     return Fetched(
         messages=tuple(
@@ -497,29 +458,178 @@ def _read_fetched(f: Any) -> Fetched:
     )
 
 
-_RESPONSE_READERS: dict[str, Callable[[Any], Response]] = {
-    "ping": lambda p: Pong(version=str(_get(p, "version")), time_ms=int(_get(p, "timeMs"))),
-    "challenge": lambda c: Challenge(nonce=bytes(_get(c, "nonce"))),
-    "authenticate": lambda a: Authenticated(identity_key=bytes(_get(a, "identityKey"))),
-    "uploadKeyPackage": lambda u: KeyPackageUploaded(fingerprint=bytes(_get(u, "fingerprint"))),
-    "fetchKeyPackage": lambda f: KeyPackageFetched(
-        package=bytes(_get(f, "package")), last_resort=bool(_get(f, "lastResort"))
+@dataclass(frozen=True)
+class RequestKind:
+    """One row of :data:`REQUESTS`: a request kind, everywhere it appears.
+
+    Attributes:
+        name: the ``NodeRequest`` union member (``schemas/delivery.capnp``).
+        request: the request dataclass.
+        answer: the dataclass of a successful answer.
+        answer_name: the ``NodeResponse`` union member.
+        read_request: builds ``request`` from the member's capnp reader (None for a Void member).
+        fill_request: writes ``request`` into the member's capnp builder (None: Void member).
+        read_answer: builds ``answer`` from its member's capnp reader.
+        fill_answer: writes ``answer`` into its member's capnp builder.
+        handler: the node's handler, ``"<service>.<method>"`` on ``quicnproto.node.server.Node``,
+            called with the connection's session and the request.
+    """
+
+    name: str
+    request: type[Request]
+    answer: type[Response]
+    answer_name: str
+    read_request: Callable[[Any], Request] | None
+    fill_request: Callable[[Any, Any], None] | None
+    read_answer: Callable[[Any], Response]
+    fill_answer: Callable[[Any, Any], None]
+    handler: str
+
+    @property
+    def log_name(self) -> str:
+        """``name`` in snake case, as the node's logs show it."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower()
+
+
+REQUESTS: tuple[RequestKind, ...] = (
+    RequestKind(
+        "ping", Ping, Pong, "ping",
+        None, None,
+        lambda p: Pong(version=str(_get(p, "version")), time_ms=int(_get(p, "timeMs"))),
+        _fill_pong,
+        "ping",
     ),
-    "countKeyPackages": lambda c: KeyPackageCount(count=int(_get(c, "count"))),
-    "enqueue": lambda e: Enqueued(seqs=tuple(int(s) for s in _get(e, "seqs"))),
-    "fetch": _read_fetched,
-    "ack": lambda a: Acked(removed=int(_get(a, "removed"))),
-    "countQueue": lambda c: QueueCount(count=int(_get(c, "count"))),
-}
-"""Union member of ``Response`` -> reader of that member's struct."""
+    RequestKind(
+        "getChallenge", GetChallenge, Challenge, "challenge",
+        None, None,
+        lambda c: Challenge(nonce=bytes(_get(c, "nonce"))),
+        lambda b, body: setattr(b, "nonce", body.nonce),
+        "auth.get_challenge",
+    ),
+    RequestKind(
+        "authenticate", Authenticate, Authenticated, "authenticate",
+        lambda a: Authenticate(
+            identity_key=bytes(_get(a, "identityKey")), signature=bytes(_get(a, "signature"))
+        ),
+        _fill_authenticate,
+        lambda a: Authenticated(identity_key=bytes(_get(a, "identityKey"))),
+        lambda b, body: setattr(b, "identityKey", body.identity_key),
+        "auth.authenticate",
+    ),
+    RequestKind(
+        "uploadKeyPackage", UploadKeyPackage, KeyPackageUploaded, "uploadKeyPackage",
+        lambda u: UploadKeyPackage(
+            identity_key=bytes(_get(u, "identityKey")),
+            package=bytes(_get(u, "package")),
+            last_resort=bool(_get(u, "lastResort")),
+        ),
+        _fill_upload_key_package,
+        lambda u: KeyPackageUploaded(fingerprint=bytes(_get(u, "fingerprint"))),
+        lambda b, body: setattr(b, "fingerprint", body.fingerprint),
+        "auth.upload_key_package",
+    ),
+    RequestKind(
+        "fetchKeyPackage", FetchKeyPackage, KeyPackageFetched, "fetchKeyPackage",
+        lambda f: FetchKeyPackage(identity_key=bytes(_get(f, "identityKey"))),
+        lambda b, body: setattr(b, "identityKey", body.identity_key),
+        lambda f: KeyPackageFetched(
+            package=bytes(_get(f, "package")), last_resort=bool(_get(f, "lastResort"))
+        ),
+        _fill_key_package_fetched,
+        "auth.fetch_key_package",
+    ),
+    RequestKind(
+        "countKeyPackages", CountKeyPackages, KeyPackageCount, "countKeyPackages",
+        lambda c: CountKeyPackages(identity_key=bytes(_get(c, "identityKey"))),
+        lambda b, body: setattr(b, "identityKey", body.identity_key),
+        lambda c: KeyPackageCount(count=int(_get(c, "count"))),
+        lambda b, body: setattr(b, "count", body.count),
+        "auth.count_key_packages",
+    ),
+    RequestKind(
+        "enqueue", Enqueue, Enqueued, "enqueue",
+        _read_enqueue,
+        _fill_enqueue,
+        lambda e: Enqueued(seqs=tuple(int(s) for s in _get(e, "seqs"))),
+        _fill_enqueued,
+        "delivery.enqueue",
+    ),
+    RequestKind(
+        "fetch", Fetch, Fetched, "fetch",
+        _read_fetch, _fill_fetch, _read_fetched, _fill_fetched,
+        "delivery.fetch",
+    ),
+    RequestKind(
+        "ack", Ack, Acked, "ack",
+        lambda a: Ack(
+            recipient_key=bytes(_get(a, "recipientKey")), up_to_seq=int(_get(a, "upToSeq"))
+        ),
+        _fill_ack,
+        lambda a: Acked(removed=int(_get(a, "removed"))),
+        lambda b, body: setattr(b, "removed", body.removed),
+        "delivery.ack",
+    ),
+    RequestKind(
+        "countQueue", CountQueue, QueueCount, "countQueue",
+        lambda c: CountQueue(recipient_key=bytes(_get(c, "recipientKey"))),
+        lambda b, body: setattr(b, "recipientKey", body.recipient_key),
+        lambda c: QueueCount(count=int(_get(c, "count"))),
+        lambda b, body: setattr(b, "count", body.count),
+        "delivery.count_queue",
+    ),
+    RequestKind(
+        "stats", Stats, StatsAnswer, "stats",
+        lambda s: Stats(identity_key=bytes(_get(s, "identityKey"))),
+        lambda b, body: setattr(b, "identityKey", body.identity_key),
+        lambda s: StatsAnswer(
+            messages=int(_get(s, "messages")),
+            bytes=int(_get(s, "bytes")),
+            key_packages=int(_get(s, "keyPackages")),
+        ),
+        _fill_stats_answer,
+        "delivery.stats",
+    ),
+)  # fmt: skip
+"""Every request kind, one row each: adding a request is a row here, its dataclasses, its
+schema members, and its handler on the node."""
+
+_BY_NAME = {kind.name: kind for kind in REQUESTS}
+_BY_ANSWER_NAME = {kind.answer_name: kind for kind in REQUESTS}
+_BY_REQUEST: dict[type, RequestKind] = {kind.request: kind for kind in REQUESTS}
+_BY_ANSWER: dict[type, RequestKind] = {kind.answer: kind for kind in REQUESTS}
+
+
+def kind_of(request: Request) -> RequestKind:
+    """The row of ``request``'s type.
+
+    Raises:
+        TypeError: ``request`` is not a request of :data:`REQUESTS`.
+    """
+    return _kind_of(request, _BY_REQUEST)
+
+
+def _kind_of(body: object, table: dict[type, RequestKind]) -> RequestKind:
+    kind = table.get(type(body))
+    if kind is None:
+        raise TypeError(f"not a request or response: {type(body).__name__}")
+    return kind
+
+
+def _read_request(req: Any) -> Request:
+    kind = _BY_NAME.get(_which(req))
+    if kind is None:
+        raise ProtocolError("unknown request kind", ErrorCode.UNSUPPORTED)
+    if kind.read_request is None:
+        return kind.request()
+    return kind.read_request(_get(req, kind.name))
 
 
 def _read_response(resp: Any) -> Response:
-    kind = _which(resp)
-    reader = _RESPONSE_READERS.get(kind)
-    if reader is None:
+    name = _which(resp)
+    kind = _BY_ANSWER_NAME.get(name)
+    if kind is None:
         raise ProtocolError("unknown response kind", ErrorCode.UNSUPPORTED)
-    return reader(_get(resp, kind))
+    return kind.read_answer(_get(resp, name))
 
 
 def _error_code(value: int) -> ErrorCode:

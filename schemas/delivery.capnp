@@ -72,6 +72,16 @@ struct CountQueueResponse {
   count @0 :UInt32;
 }
 
+struct StatsRequest {
+  identityKey @0 :Data;        # must be authenticated on this connection
+}
+
+struct StatsResponse {
+  messages @0 :UInt32;         # messages queued for this identity
+  bytes @1 :UInt64;            # their payload bytes
+  keyPackages @2 :UInt32;      # unexpired single-use KeyPackages left (last resort not counted)
+}
+
 struct PingResponse {
   version @0 :Text;
   timeMs @1 :UInt64;
@@ -91,6 +101,7 @@ struct NodeRequest {
     fetch @7 :FetchRequest;
     ack @8 :AckRequest;
     countQueue @9 :CountQueueRequest;
+    stats @10 :StatsRequest;
   }
 }
 
@@ -106,5 +117,6 @@ struct NodeResponse {
     fetch @7 :FetchResponse;
     ack @8 :AckResponse;
     countQueue @9 :CountQueueResponse;
+    stats @10 :StatsResponse;
   }
 }

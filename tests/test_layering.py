@@ -156,3 +156,49 @@ def test_quicnproto_layers(path: Path) -> None:
         assert not [m for m in imported if m.startswith("quicnproto.client")], f"{name} imports the client"
     if name.startswith("client"):
         assert not [m for m in imported if m.startswith("quicnproto.node")], f"{name} imports the node"
+
+
+STORE_LAYERS = [
+    "types",
+    "schema",
+    "quarantine",
+    "queues",
+    "key_packages",
+    "retention",
+    "database",
+    "group_commit",
+    "sqlite_store",
+]
+"""``quicnproto/node/store/``, bottom first: a module imports only modules listed before it."""
+
+
+def _store_modules() -> list[Path]:
+    return sorted((ROOT / "quicnproto" / "node" / "store").glob("*.py"))
+
+
+def test_store_modules_are_all_placed_in_a_layer() -> None:
+    found = {p.stem for p in _store_modules()} - {"__init__"}
+    assert found == set(STORE_LAYERS)
+
+
+@pytest.mark.parametrize("path", _store_modules(), ids=lambda p: p.name)
+def test_store_imports_only_lower_store_modules_and_no_handlers(path: Path) -> None:
+    # Importing a lower module only rules out cycles inside the package; the store never
+    # reaches up into the node's handlers, the server or the client.
+    imported = _imports(path, "quicnproto")
+    forbidden = (
+        "quicnproto.node.server",
+        "quicnproto.node.auth_service",
+        "quicnproto.node.delivery_service",
+        "quicnproto.client",
+        "quicnproto.cli",
+    )
+    assert not [m for m in imported if m.startswith(forbidden)], f"{path.name} imports {imported}"
+    if path.stem == "__init__":
+        return
+    rank = STORE_LAYERS.index(path.stem)
+    prefix = "quicnproto.node.store."
+    for module in imported:
+        if module.startswith(prefix):
+            target = module[len(prefix) :].split(".")[0]
+            assert target in STORE_LAYERS[:rank], f"store.{path.stem} imports store.{target}"

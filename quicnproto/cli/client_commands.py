@@ -23,7 +23,7 @@ import typer
 from quicnproto.config import DEFAULT_PORT
 from quicnproto.errors import ClientStateError, ConfigError, QuicnprotoError
 
-from . import app, exit_code, quiet_libraries
+from .app import app, exit_code, quiet_libraries
 
 if TYPE_CHECKING:
     from quicnproto.client.agent import Agent, Received

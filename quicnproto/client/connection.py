@@ -65,6 +65,8 @@ from quicnproto.wire import (
     QueuedMessage,
     Request,
     Response,
+    Stats,
+    StatsAnswer,
     UploadKeyPackage,
     auth_message,
     decode_answer,
@@ -290,6 +292,10 @@ class NodeClient:
         """Delete our messages up to ``up_to_seq``; returns how many were removed."""
         answer = await self._expect(Ack(recipient_key, up_to_seq), Acked)
         return answer.removed
+
+    async def stats(self, identity_key: bytes) -> StatsAnswer:
+        """Our own holdings on the node: messages queued, their bytes, KeyPackages left."""
+        return await self._expect(Stats(identity_key), StatsAnswer)
 
     async def count_queue(self, recipient_key: bytes) -> int:
         """Messages waiting in our queue."""

@@ -46,6 +46,7 @@ from quicnproto.wire import (
     Challenge,
     CountKeyPackages,
     FetchKeyPackage,
+    GetChallenge,
     KeyPackageCount,
     KeyPackageFetched,
     KeyPackageUploaded,
@@ -287,7 +288,9 @@ class AuthService:
             clock,
         )
 
-    def get_challenge(self, state: MutableMapping[str, Any]) -> Challenge:
+    def get_challenge(
+        self, state: MutableMapping[str, Any], request: GetChallenge | None = None
+    ) -> Challenge:
         """A fresh nonce for this connection; replaces any earlier unanswered one."""
         nonce = secrets.token_bytes(NONCE_SIZE)
         state[_NONCE] = nonce

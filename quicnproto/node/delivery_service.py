@@ -58,6 +58,8 @@ from quicnproto.wire import (
     Fetched,
     QueueCount,
     QueuedMessage,
+    Stats,
+    StatsAnswer,
 )
 
 MAX_GROUP_ID_SIZE = 255  # RFC 9420 §8.1 puts no bound; the node picks one
@@ -291,6 +293,13 @@ class DeliveryService:
         # this one deleted.
         await self._settle_acks(request.recipient_key)
         return Acked(removed=await self.store.ack(request.recipient_key, request.up_to_seq))
+
+    async def stats(self, state: MutableMapping[str, Any], request: Stats) -> StatsAnswer:
+        """The caller's own queue totals and single-use KeyPackages left."""
+        self._require_owner(state, request.identity_key)
+        await self._settle_acks(request.identity_key)
+        found = await self.store.stats(request.identity_key)
+        return StatsAnswer(found.messages, found.bytes, found.key_packages)
 
     async def count_queue(self, state: MutableMapping[str, Any], request: CountQueue) -> QueueCount:
         """Messages waiting in the caller's own queue."""

@@ -22,7 +22,7 @@ text or JSON lines.
 
 from __future__ import annotations
 
-import gc
+import inspect
 import itertools
 import json
 import logging
@@ -31,7 +31,8 @@ import sys
 import time
 from collections.abc import Callable, MutableMapping
 from functools import partial
-from typing import Any
+from operator import attrgetter
+from typing import Any, cast
 
 import trio
 
@@ -40,25 +41,17 @@ from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode, ProtocolError, QuicnprotoError, StoreError
 from quicnproto.node.auth_service import AuthService, key_package_parses
 from quicnproto.node.delivery_service import DeliveryService
-from quicnproto.node.store import RequestRefused, StoreLimits, ThreadedStore, open_sqlite_store
+from quicnproto.node.store import RequestRefused, SQLiteStore, open_sqlite_store
 from quicnproto.transport.frames import read_frame, write_frame
-from quicnproto.transport.quic import QuicStream, TransportLimits, serve_quic
+from quicnproto.transport.quic import QuicStream, serve_quic
 from quicnproto.transport.tls import ensure_node_certificate
 from quicnproto.wire import (
-    Ack,
-    Authenticate,
-    CountKeyPackages,
-    CountQueue,
-    Enqueue,
+    REQUESTS,
     ErrorResponse,
-    Fetch,
-    FetchKeyPackage,
-    GetChallenge,
     Ping,
     Pong,
     Request,
     Response,
-    UploadKeyPackage,
     decode_request,
     encode_answer,
     peek_request_id,
@@ -68,48 +61,6 @@ logger = logging.getLogger("quicnproto.node")
 
 PURGE_INTERVAL = 3600.0
 """Seconds between sweeps of expired idempotency records and expired messages."""
-
-GIL_SWITCH_INTERVAL = 0.0005
-"""Seconds the interpreter lets one thread run before handing the GIL to a waiting one (Python's
-default is 5 ms). The store's ``COMMIT`` (the fsync of a group commit) runs in a thread, which
-takes the GIL back after the fsync and again to wake the event loop: while the event loop is
-busy each of those waits can last the full interval, and every write of the batch waits with
-it. Only ever lowered."""
-
-GC_FIRST_GENERATION_THRESHOLD = 20_000
-"""Allocations (minus deallocations) between two collections of the youngest generation
-(Python's default is 700). Requests allocate and free many short-lived objects, few of them
-cyclic; at the default, a busy node spent several percent of its time in collections that
-found nothing to free."""
-
-
-def _tune_interpreter() -> None:
-    """Process-wide settings for a node: the GIL switch interval is only ever lowered to
-    :data:`GIL_SWITCH_INTERVAL`; the youngest GC generation is only ever raised to
-    :data:`GC_FIRST_GENERATION_THRESHOLD`; and what exists at start (modules, schemas,
-    configuration) is moved out of the collector's sight with ``gc.freeze()`` so later
-    collections do not walk it again."""
-    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    first, second, third = gc.get_threshold()
-    if 0 < first < GC_FIRST_GENERATION_THRESHOLD:
-        gc.set_threshold(GC_FIRST_GENERATION_THRESHOLD, second, third)
-    gc.freeze()
-
-
-_REQUEST_KINDS = {
-    Ping: "ping",
-    GetChallenge: "get_challenge",
-    Authenticate: "authenticate",
-    UploadKeyPackage: "upload_key_package",
-    FetchKeyPackage: "fetch_key_package",
-    CountKeyPackages: "count_key_packages",
-    Enqueue: "enqueue",
-    Fetch: "fetch",
-    Ack: "ack",
-    CountQueue: "count_queue",
-}
-
 
 # --- logging ----------------------------------------------------------------------------------
 
@@ -193,7 +144,7 @@ class Node:
     """
 
     def __init__(
-        self, config: NodeConfig, store: ThreadedStore, *, certificate: bytes = b""
+        self, config: NodeConfig, store: SQLiteStore, *, certificate: bytes = b""
     ) -> None:
         self.config = config
         self.store = store
@@ -202,35 +153,29 @@ class Node:
         self._rids = itertools.count(1)
         self.internal_errors = 0
         """Requests that failed with an unexpected exception (a bug) since start."""
+        self._handlers: dict[type, Callable[..., Any]] = {
+            kind.request: attrgetter(kind.handler)(self) for kind in REQUESTS
+        }
+        self._log_names = {kind.request: kind.log_name for kind in REQUESTS}
+
+    def ping(self, state: MutableMapping[str, Any], request: Ping) -> Pong:
+        """Liveness: the node's version and wall-clock time; needs no authentication."""
+        return Pong(version=__version__, time_ms=int(time.time() * 1000))
 
     async def dispatch(self, state: MutableMapping[str, Any], request: Request) -> Response:
-        """Run one request against the services.
+        """Run one request against its handler (the :data:`~quicnproto.wire.REQUESTS` row of its type).
 
         Raises:
             RequestRefused: the request is refused with a code.
             StoreError: the store failed.
         """
-        if isinstance(request, Ping):
-            return Pong(version=__version__, time_ms=int(time.time() * 1000))
-        if isinstance(request, GetChallenge):
-            return self.auth.get_challenge(state)
-        if isinstance(request, Authenticate):
-            return self.auth.authenticate(state, request)
-        if isinstance(request, UploadKeyPackage):
-            return await self.auth.upload_key_package(state, request)
-        if isinstance(request, FetchKeyPackage):
-            return await self.auth.fetch_key_package(state, request)
-        if isinstance(request, CountKeyPackages):
-            return await self.auth.count_key_packages(state, request)
-        if isinstance(request, Enqueue):
-            return await self.delivery.enqueue(state, request)
-        if isinstance(request, Fetch):
-            return await self.delivery.fetch(state, request)
-        if isinstance(request, Ack):
-            return await self.delivery.ack(state, request)
-        if isinstance(request, CountQueue):
-            return await self.delivery.count_queue(state, request)
-        raise RequestRefused(ErrorCode.UNSUPPORTED, "unknown request")
+        handler = self._handlers.get(type(request))
+        if handler is None:
+            raise RequestRefused(ErrorCode.UNSUPPORTED, "unknown request")
+        answer = handler(state, request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return cast(Response, answer)
 
     async def answer(
         self, state: MutableMapping[str, Any], frame: bytes
@@ -244,7 +189,7 @@ class Node:
             request_id, request = decode_request(frame, nesting_limit=self.config.nesting_limit)
         except ProtocolError as exc:
             return peek_request_id(frame), "malformed", ErrorResponse(exc.code, "malformed request")
-        kind = _REQUEST_KINDS.get(type(request), "unknown")
+        kind = self._log_names.get(type(request), "unknown")
         try:
             return request_id, kind, await self.dispatch(state, request)
         except RequestRefused as exc:
@@ -332,17 +277,6 @@ class Node:
             await self.purge_once()
 
 
-def transport_limits(config: NodeConfig) -> TransportLimits:
-    """The transport's caps derived from the node configuration (VALIDATION §5.7)."""
-    return TransportLimits(
-        max_streams_per_connection=config.max_streams_per_connection,
-        max_connections_per_address=config.max_connections_per_address,
-        max_stream_buffer=config.max_frame_size + 64,
-        idle_timeout=config.idle_timeout,
-        max_connection_age=config.max_connection_age,
-    )
-
-
 def _prepare_files(config: NodeConfig) -> tuple[bytes, bytes]:
     """Creates the data directory (0700) and an empty database file (0600) if missing, so
     SQLite's journal files inherit owner-only permissions; returns the certificate and key."""
@@ -364,8 +298,6 @@ async def serve(
 
     Creates the data directory, writes a self-signed certificate and key there on first start
     (if missing), opens (and migrates) the SQLite store, then listens for QUIC connections.
-    Tunes the interpreter for serving (:func:`_tune_interpreter`: GIL switch interval, cyclic
-    garbage collector).
     Store rows that fail validation at open are quarantined and counted in a
     ``store_quarantined`` log event (count only; VALIDATION SRV-CR-05).
 
@@ -388,24 +320,12 @@ async def serve(
         The UDP socket belongs to the transport; the store's connections are closed on exit.
     """
     config.validate()
-    _tune_interpreter()
     cert, key = await trio.to_thread.run_sync(_prepare_files, config)
-    limits = StoreLimits(
-        queue_max_messages=config.queue_max_messages,
-        queue_max_bytes=config.queue_max_bytes,
-        key_packages_per_identity=config.key_packages_per_identity,
-        dedupe_retention=config.dedupe_retention,
-        message_ttl=config.message_ttl,
-        max_payload_size=config.max_payload_size,
-        max_key_package_size=config.max_key_package_size,
-        key_package_max_lifetime=config.key_package_max_lifetime,
-    )
     store = await trio.to_thread.run_sync(
         partial(
             open_sqlite_store,
             config.db_path,
-            limits,
-            threads=config.store_threads,
+            config.store_limits(),
             clock=clock,
             key_package_check=key_package_parses,
         )
@@ -425,7 +345,7 @@ async def serve(
                     private_key=key,
                     alpn=config.alpn,
                     handler=node.handle_stream,
-                    limits=transport_limits(config),
+                    limits=config.transport_limits(),
                 )
             )
             log_event(

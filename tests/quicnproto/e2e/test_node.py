@@ -18,6 +18,7 @@ from quicnproto.errors import (
     RemoteError,
 )
 from quicnproto.node.server import configure_logging
+from quicnproto.wire import StatsAnswer
 from tests.quicnproto.e2e.node_harness import new_identity, running_node
 from tests.quicnproto.key_packages import make_key_package
 
@@ -403,3 +404,22 @@ async def test_queue_of_large_messages_is_fetched_in_pages_that_fit_a_frame(
             got.extend(m.payload for m in page)
             cursor = page[-1].seq
         assert got == payloads
+
+
+async def test_stats_reports_own_queue_and_key_packages_left(tmp_path: Path) -> None:
+    alice, bob = new_identity(), new_identity()
+    packages = [make_key_package(bob.private_key, name=b"kp%d" % i) for i in range(3)]
+    async with (
+        running_node(tmp_path / "node") as node,
+        node.client(alice) as a,
+        node.client(bob) as b,
+    ):
+        for package in packages:
+            await b.upload_key_package(bob.key, package)
+        await a.enqueue([bob.key], b"12345", b"m1")
+        await a.enqueue([bob.key], b"123", b"m2")
+        await a.fetch_key_package(bob.key)
+        assert await b.stats(bob.key) == StatsAnswer(messages=2, bytes=8, key_packages=2)
+        # Only one's own: another identity's holdings are NOT_FOUND, as for fetch.
+        with pytest.raises(NotFoundError):
+            await a.stats(bob.key)

@@ -21,8 +21,8 @@ import trio
 from quicnproto.config import NodeConfig
 from quicnproto.errors import StoreError
 from quicnproto.node.server import configure_logging, serve
-from quicnproto.node.store import SQLiteBackend
 from tests.quicnproto.e2e.node_harness import RunningNode, new_identity, node_config
+from tests.quicnproto.store_driver import SyncStore
 
 pytestmark = pytest.mark.e2e
 
@@ -125,7 +125,7 @@ async def test_node_starts_with_corrupt_rows_quarantined_and_logs_the_count(
     events = [json.loads(line) for line in text.splitlines()]
     assert [e["count"] for e in events if e["event"] == "store_quarantined"] == [2]
     assert secret.decode() not in text and secret.hex() not in text
-    b2 = SQLiteBackend(db)
+    b2 = SyncStore(db)
     assert sorted(b2.quarantined_rows()) == [
         ("messages", "messages.payload"),
         ("messages", "messages.seq"),
@@ -137,7 +137,7 @@ async def test_node_refuses_to_start_on_a_store_sqlite_reports_corrupt(tmp_path:
     data_dir = tmp_path / "node"
     config = node_config(data_dir)
     data_dir.mkdir()
-    b = SQLiteBackend(config.db_path)
+    b = SyncStore(config.db_path)
     for i in range(40):
         b.enqueue(b"A" * 32, [b"B" * 32], bytes([i]) * 3000, b"m%d" % i, None, time.time())
     b.close()

@@ -137,23 +137,23 @@ def test_interpreter_tuning_only_lowers_the_switch_interval_and_raises_the_gc_th
     import gc
     import sys
 
-    from quicnproto.node import server
+    from quicnproto import cli
 
     interval, threshold = sys.getswitchinterval(), gc.get_threshold()
     try:
         sys.setswitchinterval(0.005)
         gc.set_threshold(700, 10, 10)
-        server._tune_interpreter()
-        assert sys.getswitchinterval() == pytest.approx(server.GIL_SWITCH_INTERVAL)
-        assert gc.get_threshold() == (server.GC_FIRST_GENERATION_THRESHOLD, 10, 10)
+        cli.tune_interpreter_for_serving()
+        assert sys.getswitchinterval() == pytest.approx(cli.GIL_SWITCH_INTERVAL)
+        assert gc.get_threshold() == (cli.GC_FIRST_GENERATION_THRESHOLD, 10, 10)
         # Settings already past ours (or a disabled collector) are left alone.
         sys.setswitchinterval(0.0001)
         gc.set_threshold(50_000, 10, 10)
-        server._tune_interpreter()
+        cli.tune_interpreter_for_serving()
         assert sys.getswitchinterval() == pytest.approx(0.0001)
         assert gc.get_threshold() == (50_000, 10, 10)
         gc.set_threshold(0, 10, 10)
-        server._tune_interpreter()
+        cli.tune_interpreter_for_serving()
         assert gc.get_threshold()[0] == 0
     finally:
         sys.setswitchinterval(interval)

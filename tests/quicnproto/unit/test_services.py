@@ -31,6 +31,8 @@ from quicnproto.wire import (
     Enqueue,
     Fetch,
     FetchKeyPackage,
+    Stats,
+    StatsAnswer,
     UploadKeyPackage,
     auth_message,
 )
@@ -425,21 +427,21 @@ def held_commits(monkeypatch: pytest.MonkeyPatch):
     import sqlite3
     import threading
 
-    from quicnproto.node import store as store_module
+    from quicnproto.node.store import group_commit
 
     release = threading.Event()
     fail = threading.Event()
-    original = store_module.SQLiteBackend._commit_batch
+    original = group_commit.commit_batch
 
-    def commit_batch(self: Any, conn: Any, batch: Any) -> None:
+    def commit_batch(db: Any, conn: Any, batch: Any) -> None:
         release.wait(10)
         if fail.is_set():
-            # What the real method does when COMMIT raises: roll back, fail every item.
-            self._fail_batch(conn, batch, sqlite3.OperationalError("disk I/O error"))
+            # What the real function does when COMMIT raises: roll back, fail every item.
+            group_commit.fail_batch(db, conn, batch, sqlite3.OperationalError("disk I/O error"))
             return
-        original(self, conn, batch)
+        original(db, conn, batch)
 
-    monkeypatch.setattr(store_module.SQLiteBackend, "_commit_batch", commit_batch)
+    monkeypatch.setattr(group_commit, "commit_batch", commit_batch)
     release.set()
     return release, fail
 
@@ -526,4 +528,13 @@ async def test_a_fetch_cancelled_before_its_ack_is_queued_leaves_nothing_pending
         assert (await delivery.count_queue(owner, CountQueue(bob))).count == 4
         page = await delivery.fetch(owner, Fetch(bob))
     assert [m.seq for m in page.messages] == [1, 2, 3, 4]
+    await store.aclose()
+
+
+async def test_stats_counts_own_queue_and_refuses_another_identity(tmp_path: Path) -> None:
+    store, delivery, owner, bob = await queue_with_messages(tmp_path, 3)
+    assert await delivery.stats(owner, Stats(bob)) == StatsAnswer(3, len(b"p0p1p2"), 0)
+    with pytest.raises(RequestRefused) as info:
+        await delivery.stats({}, Stats(bob))
+    assert info.value.code == ErrorCode.NOT_FOUND
     await store.aclose()

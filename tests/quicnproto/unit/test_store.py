@@ -7,15 +7,18 @@ import threading
 from pathlib import Path
 
 import pytest
+import trio
 
 from quicnproto.errors import ErrorCode, StoreError
 from quicnproto.node.store import (
     SCHEMA_VERSION,
+    Database,
+    PendingWrite,
     RequestRefused,
-    SQLiteBackend,
     StoreLimits,
     open_sqlite_store,
 )
+from tests.quicnproto.store_driver import SyncStore
 
 ALICE = b"A" * 32
 BOB = b"B" * 32
@@ -25,13 +28,13 @@ NOW = 1_700_000_000.0
 
 @pytest.fixture
 def backend(tmp_path: Path):
-    b = SQLiteBackend(tmp_path / "node.sqlite3")
+    b = SyncStore(tmp_path / "node.sqlite3")
     yield b
     b.close()
 
 
 def test_open_sets_wal_and_schema_version(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db")
+    b = SyncStore(tmp_path / "n.db")
     assert b.schema_version() == SCHEMA_VERSION
     b.close()
     conn = sqlite3.connect(tmp_path / "n.db")
@@ -41,10 +44,10 @@ def test_open_sets_wal_and_schema_version(tmp_path: Path) -> None:
 
 
 def test_open_existing_database_keeps_data(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db")
+    b = SyncStore(tmp_path / "n.db")
     b.enqueue(ALICE, [BOB], b"hello", b"m1", None, NOW)
     b.close()
-    b2 = SQLiteBackend(tmp_path / "n.db")
+    b2 = SyncStore(tmp_path / "n.db")
     assert [m.payload for m in b2.fetch(BOB, 0, 10)] == [b"hello"]
     b2.close()
 
@@ -54,12 +57,12 @@ def test_open_refuses_newer_schema(tmp_path: Path) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(StoreError):
-        SQLiteBackend(tmp_path / "n.db")
+        SyncStore(tmp_path / "n.db")
 
 
 def test_migration_from_empty_file_creates_tables(tmp_path: Path) -> None:
     (tmp_path / "n.db").touch()
-    b = SQLiteBackend(tmp_path / "n.db")
+    b = SyncStore(tmp_path / "n.db")
     b.close()
     conn = sqlite3.connect(tmp_path / "n.db")
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -67,13 +70,13 @@ def test_migration_from_empty_file_creates_tables(tmp_path: Path) -> None:
     assert {"queues", "messages", "sent", "commits", "key_packages"} <= tables
 
 
-def test_closed_store_raises_store_error(backend: SQLiteBackend) -> None:
+def test_closed_store_raises_store_error(backend: SyncStore) -> None:
     backend.close()
     with pytest.raises(StoreError):
         backend.fetch(BOB, 0, 10)
 
 
-def test_enqueue_assigns_monotonic_seq_per_recipient(backend: SQLiteBackend) -> None:
+def test_enqueue_assigns_monotonic_seq_per_recipient(backend: SyncStore) -> None:
     assert backend.enqueue(ALICE, [BOB], b"1", b"m1", None, NOW) == (1,)
     assert backend.enqueue(ALICE, [BOB, CAROL], b"2", b"m2", None, NOW) == (2, 1)
     assert backend.enqueue(CAROL, [BOB], b"3", b"m3", None, NOW) == (3,)
@@ -86,7 +89,7 @@ def test_enqueue_assigns_monotonic_seq_per_recipient(backend: SQLiteBackend) -> 
     assert [m.payload for m in backend.fetch(CAROL, 0, 10)] == [b"2"]
 
 
-def test_fetch_after_seq_and_limit_paginate_without_gaps(backend: SQLiteBackend) -> None:
+def test_fetch_after_seq_and_limit_paginate_without_gaps(backend: SyncStore) -> None:
     for i in range(25):
         backend.enqueue(ALICE, [BOB], bytes([i]), b"m%d" % i, None, NOW)
     seen: list[int] = []
@@ -100,7 +103,7 @@ def test_fetch_after_seq_and_limit_paginate_without_gaps(backend: SQLiteBackend)
     assert seen == list(range(1, 26))
 
 
-def test_ack_deletes_up_to_seq_only(backend: SQLiteBackend) -> None:
+def test_ack_deletes_up_to_seq_only(backend: SyncStore) -> None:
     for i in range(5):
         backend.enqueue(ALICE, [BOB], b"x", b"m%d" % i, None, NOW)
     assert backend.ack(BOB, 3) == 3
@@ -110,13 +113,13 @@ def test_ack_deletes_up_to_seq_only(backend: SQLiteBackend) -> None:
     assert backend.ack(CAROL, 100) == 0
 
 
-def test_seq_never_reused_after_ack(backend: SQLiteBackend) -> None:
+def test_seq_never_reused_after_ack(backend: SyncStore) -> None:
     backend.enqueue(ALICE, [BOB], b"x", b"m1", None, NOW)
     backend.ack(BOB, 1)
     assert backend.enqueue(ALICE, [BOB], b"y", b"m2", None, NOW) == (2,)
 
 
-def test_enqueue_retry_same_id_stores_nothing_new(backend: SQLiteBackend) -> None:
+def test_enqueue_retry_same_id_stores_nothing_new(backend: SyncStore) -> None:
     first = backend.enqueue(ALICE, [BOB, CAROL], b"p", b"id", None, NOW)
     again = backend.enqueue(ALICE, [BOB, CAROL], b"p", b"id", None, NOW)
     assert first == again == (1, 1)
@@ -124,14 +127,14 @@ def test_enqueue_retry_same_id_stores_nothing_new(backend: SQLiteBackend) -> Non
     assert backend.count_queue(CAROL) == 1
 
 
-def test_enqueue_retry_after_ack_stays_idempotent(backend: SQLiteBackend) -> None:
+def test_enqueue_retry_after_ack_stays_idempotent(backend: SyncStore) -> None:
     backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
     backend.ack(BOB, 1)
     assert backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW) == (1,)
     assert backend.fetch(BOB, 0, 10) == []
 
 
-def test_enqueue_same_id_different_content_conflicts(backend: SQLiteBackend) -> None:
+def test_enqueue_same_id_different_content_conflicts(backend: SyncStore) -> None:
     backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
     with pytest.raises(RequestRefused) as info:
         backend.enqueue(ALICE, [BOB], b"q", b"id", None, NOW)
@@ -139,12 +142,12 @@ def test_enqueue_same_id_different_content_conflicts(backend: SQLiteBackend) -> 
     assert backend.count_queue(BOB) == 1
 
 
-def test_same_message_id_from_different_senders_is_independent(backend: SQLiteBackend) -> None:
+def test_same_message_id_from_different_senders_is_independent(backend: SyncStore) -> None:
     backend.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
     assert backend.enqueue(CAROL, [BOB], b"q", b"id", None, NOW) == (2,)
 
 
-def test_first_commit_for_epoch_wins(backend: SQLiteBackend) -> None:
+def test_first_commit_for_epoch_wins(backend: SyncStore) -> None:
     assert backend.enqueue(ALICE, [BOB], b"c1", b"c1", (b"group", 7), NOW) == (1,)
     with pytest.raises(RequestRefused) as info:
         backend.enqueue(CAROL, [BOB], b"c2", b"c2", (b"group", 7), NOW)
@@ -157,10 +160,10 @@ def test_first_commit_for_epoch_wins(backend: SQLiteBackend) -> None:
 
 
 def test_commit_table_survives_reopen(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db")
+    b = SyncStore(tmp_path / "n.db")
     b.enqueue(ALICE, [BOB], b"c1", b"c1", (b"g", 1), NOW)
     b.close()
-    b = SQLiteBackend(tmp_path / "n.db")
+    b = SyncStore(tmp_path / "n.db")
     with pytest.raises(RequestRefused) as info:
         b.enqueue(CAROL, [BOB], b"c2", b"c2", (b"g", 1), NOW)
     assert info.value.code == ErrorCode.STALE
@@ -168,7 +171,7 @@ def test_commit_table_survives_reopen(tmp_path: Path) -> None:
 
 
 def test_quota_by_count_refuses_whole_fan_out(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_messages=2))
+    b = SyncStore(tmp_path / "n.db", StoreLimits(queue_max_messages=2))
     b.enqueue(ALICE, [BOB], b"1", b"m1", None, NOW)
     b.enqueue(ALICE, [BOB], b"2", b"m2", None, NOW)
     with pytest.raises(RequestRefused) as info:
@@ -182,7 +185,7 @@ def test_quota_by_count_refuses_whole_fan_out(tmp_path: Path) -> None:
 
 
 def test_quota_by_bytes(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_bytes=10))
+    b = SyncStore(tmp_path / "n.db", StoreLimits(queue_max_bytes=10))
     b.enqueue(ALICE, [BOB], b"x" * 6, b"m1", None, NOW)
     with pytest.raises(RequestRefused) as info:
         b.enqueue(ALICE, [BOB], b"x" * 5, b"m2", None, NOW)
@@ -192,14 +195,14 @@ def test_quota_by_bytes(tmp_path: Path) -> None:
     b.close()
 
 
-def test_huge_client_numbers_are_clamped(backend: SQLiteBackend) -> None:
+def test_huge_client_numbers_are_clamped(backend: SyncStore) -> None:
     backend.enqueue(ALICE, [BOB], b"x", b"m1", (b"g", 2**64 - 1), NOW)
     assert backend.fetch(BOB, 2**64 - 1, 10) == []
     assert backend.ack(BOB, 2**64 - 1) == 1
 
 
 def test_purge_forgets_old_idempotency_records(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(dedupe_retention=10.0))
+    b = SyncStore(tmp_path / "n.db", StoreLimits(dedupe_retention=10.0))
     b.enqueue(ALICE, [BOB], b"p", b"id", None, NOW)
     assert b.purge(NOW + 5) == 0
     assert b.purge(NOW + 11) == 1
@@ -209,7 +212,7 @@ def test_purge_forgets_old_idempotency_records(tmp_path: Path) -> None:
 # --- KeyPackages
 
 
-def test_key_package_claimed_once_oldest_first(backend: SQLiteBackend) -> None:
+def test_key_package_claimed_once_oldest_first(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
     backend.add_key_package(ALICE, b"r2", b"kp2", False, int(NOW) + 100, NOW)
     assert backend.count_key_packages(ALICE, NOW) == 2
@@ -219,7 +222,7 @@ def test_key_package_claimed_once_oldest_first(backend: SQLiteBackend) -> None:
     assert backend.claim_key_package(BOB, NOW) is None
 
 
-def test_last_resort_served_when_exhausted_and_kept(backend: SQLiteBackend) -> None:
+def test_last_resort_served_when_exhausted_and_kept(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"lr", b"last", True, int(NOW) + 100, NOW)
     backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
     assert backend.count_key_packages(ALICE, NOW) == 1
@@ -228,13 +231,13 @@ def test_last_resort_served_when_exhausted_and_kept(backend: SQLiteBackend) -> N
     assert backend.claim_key_package(ALICE, NOW) == (b"last", True)
 
 
-def test_new_last_resort_replaces_old(backend: SQLiteBackend) -> None:
+def test_new_last_resort_replaces_old(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"lr1", b"last1", True, int(NOW) + 100, NOW)
     backend.add_key_package(ALICE, b"lr2", b"last2", True, int(NOW) + 100, NOW)
     assert backend.claim_key_package(ALICE, NOW) == (b"last2", True)
 
 
-def test_expired_key_packages_never_served(backend: SQLiteBackend) -> None:
+def test_expired_key_packages_never_served(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"r1", b"old", False, int(NOW) + 10, NOW)
     backend.add_key_package(ALICE, b"lr", b"oldlast", True, int(NOW) + 10, NOW)
     backend.add_key_package(ALICE, b"r2", b"new", False, int(NOW) + 1000, NOW)
@@ -243,7 +246,7 @@ def test_expired_key_packages_never_served(backend: SQLiteBackend) -> None:
     assert backend.claim_key_package(ALICE, NOW + 11) is None
 
 
-def test_consumed_key_package_cannot_be_uploaded_again(backend: SQLiteBackend) -> None:
+def test_consumed_key_package_cannot_be_uploaded_again(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
     backend.claim_key_package(ALICE, NOW)
     with pytest.raises(RequestRefused) as info:
@@ -251,7 +254,7 @@ def test_consumed_key_package_cannot_be_uploaded_again(backend: SQLiteBackend) -
     assert info.value.code == ErrorCode.CONFLICT
 
 
-def test_reupload_of_stored_key_package_is_a_no_op(backend: SQLiteBackend) -> None:
+def test_reupload_of_stored_key_package_is_a_no_op(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
     backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW)
     assert backend.count_key_packages(ALICE, NOW) == 1
@@ -261,7 +264,7 @@ def test_reupload_of_stored_key_package_is_a_no_op(backend: SQLiteBackend) -> No
 
 
 def test_key_package_quota_per_identity(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(key_packages_per_identity=3))
+    b = SyncStore(tmp_path / "n.db", StoreLimits(key_packages_per_identity=3))
     for i in range(3):
         b.add_key_package(ALICE, b"r%d" % i, b"kp", False, int(NOW) + 100, NOW)
     with pytest.raises(RequestRefused) as info:
@@ -273,56 +276,46 @@ def test_key_package_quota_per_identity(tmp_path: Path) -> None:
     b.close()
 
 
-def test_concurrent_claims_under_threads_never_share_a_package(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db")
+async def test_concurrent_claims_never_share_a_package(tmp_path: Path) -> None:
+    store = open_sqlite_store(tmp_path / "n.db", clock=lambda: NOW)
     total = 60
     for i in range(total):
-        b.add_key_package(ALICE, b"r%03d" % i, b"kp%03d" % i, False, int(NOW) + 100, NOW)
+        await store.add_key_package(ALICE, b"r%03d" % i, b"kp%03d" % i, False, int(NOW) + 100)
     got: list[bytes] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(8)
 
-    def claimer() -> None:
-        barrier.wait()
+    async def claimer() -> None:
         while True:
-            claimed = b.claim_key_package(ALICE, NOW)
+            claimed = await store.claim_key_package(ALICE)
             if claimed is None:
                 return
-            with lock:
-                got.append(claimed[0])
+            got.append(claimed[0])
 
-    threads = [threading.Thread(target=claimer) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    b.close()
+    async with trio.open_nursery() as nursery:
+        for _ in range(8):
+            nursery.start_soon(claimer)
+    await store.aclose()
     assert len(got) == total
     assert sorted(got) == sorted(b"kp%03d" % i for i in range(total))
 
 
-def test_concurrent_enqueues_under_threads_get_distinct_seqs(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db")
+async def test_concurrent_enqueues_get_distinct_seqs(tmp_path: Path) -> None:
+    store = open_sqlite_store(tmp_path / "n.db", clock=lambda: NOW)
     seqs: list[int] = []
-    lock = threading.Lock()
 
-    def sender(n: int) -> None:
+    async def sender(n: int) -> None:
         for i in range(20):
-            (seq,) = b.enqueue(bytes([n]) * 32, [BOB], b"x", b"%d-%d" % (n, i), None, NOW)
-            with lock:
-                seqs.append(seq)
+            (seq,) = await store.enqueue(bytes([n]) * 32, [BOB], b"x", b"%d-%d" % (n, i))
+            seqs.append(seq)
 
-    threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    async with trio.open_nursery() as nursery:
+        for n in range(4):
+            nursery.start_soon(sender, n)
     assert sorted(seqs) == list(range(1, 81))
-    assert [m.seq for m in b.fetch(BOB, 0, 100)] == list(range(1, 81))
-    b.close()
+    assert [m.seq for m in await store.fetch(BOB, 0, 100)] == list(range(1, 81))
+    await store.aclose()
 
 
-async def test_threaded_store_runs_operations_in_worker_threads(tmp_path: Path) -> None:
+async def test_store_runs_every_operation(tmp_path: Path) -> None:
     store = open_sqlite_store(tmp_path / "n.db")
     assert await store.enqueue(ALICE, [BOB], b"p", b"id") == (1,)
     assert [m.payload for m in await store.fetch(BOB, 0, 10)] == [b"p"]
@@ -336,10 +329,8 @@ async def test_threaded_store_runs_operations_in_worker_threads(tmp_path: Path) 
 
 
 def test_group_commit_rolls_back_only_the_refused_operation(tmp_path: Path) -> None:
-    from quicnproto.node.store import _PendingWrite
-
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(queue_max_messages=1))
-    ok = _PendingWrite(
+    b = SyncStore(tmp_path / "n.db", StoreLimits(queue_max_messages=1))
+    ok = PendingWrite(
         lambda conn: conn.execute(
             "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 5, 0, 0)", (ALICE,)
         )
@@ -351,9 +342,9 @@ def test_group_commit_rolls_back_only_the_refused_operation(tmp_path: Path) -> N
         )
         raise RequestRefused(ErrorCode.QUOTA_EXCEEDED)
 
-    bad = _PendingWrite(refused)
-    also_ok = _PendingWrite(lambda conn: 42)
-    b._run_batch([ok, bad, also_ok])
+    bad = PendingWrite(refused)
+    also_ok = PendingWrite(lambda conn: 42)
+    b.run_batch([ok, bad, also_ok])
     assert ok.done and bad.done and also_ok.done
     assert (ok.error, also_ok.error, also_ok.result) == (None, None, 42)
     assert isinstance(bad.error, RequestRefused)
@@ -364,10 +355,8 @@ def test_group_commit_rolls_back_only_the_refused_operation(tmp_path: Path) -> N
 
 
 def test_group_commit_failure_fails_the_whole_batch(tmp_path: Path) -> None:
-    from quicnproto.node.store import _PendingWrite
-
-    b = SQLiteBackend(tmp_path / "n.db")
-    first = _PendingWrite(
+    b = SyncStore(tmp_path / "n.db")
+    first = PendingWrite(
         lambda conn: conn.execute(
             "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 1, 0, 0)", (ALICE,)
         )
@@ -378,8 +367,8 @@ def test_group_commit_failure_fails_the_whole_batch(tmp_path: Path) -> None:
         conn.execute("RELEASE op")
         raise sqlite3.OperationalError("disk I/O error")
 
-    breaker = _PendingWrite(breaker_op)
-    b._run_batch([first, breaker])
+    breaker = PendingWrite(breaker_op)
+    b.run_batch([first, breaker])
     assert isinstance(first.error, StoreError)
     assert isinstance(breaker.error, StoreError)
     assert b.count_queue(ALICE) == 0
@@ -387,7 +376,7 @@ def test_group_commit_failure_fails_the_whole_batch(tmp_path: Path) -> None:
     b.close()
 
 
-def test_key_package_reusing_an_init_key_is_refused(backend: SQLiteBackend) -> None:
+def test_key_package_reusing_an_init_key_is_refused(backend: SyncStore) -> None:
     backend.add_key_package(ALICE, b"r1", b"kp1", False, int(NOW) + 100, NOW, b"init-1")
     with pytest.raises(RequestRefused) as info:
         backend.add_key_package(ALICE, b"r2", b"kp2", False, int(NOW) + 100, NOW, b"init-1")
@@ -416,7 +405,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
         "INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 4, 0, 0)", (BOB,)
     )
     conn.close()
-    b = SQLiteBackend(path)
+    b = SyncStore(path)
     assert b.schema_version() == SCHEMA_VERSION == 5
     # Old rows (init_key NULL) coexist with new ones and are still served.
     b.add_key_package(ALICE, b"new-ref", b"new-kp", False, int(NOW) + 100, NOW, b"init")
@@ -429,18 +418,16 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
 def test_connection_failure_fails_every_write_of_the_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quicnproto.node.store import _PendingWrite
-
-    b = SQLiteBackend(tmp_path / "n.db")
+    b = SyncStore(tmp_path / "n.db")
     b.close()
-    b._closed = False  # an open store whose pool is empty, so the batch must connect
+    b.db._closed = False  # an open store whose pool is empty, so the batch must connect
 
-    def no_connection(self: SQLiteBackend) -> sqlite3.Connection:
+    def no_connection(self: Database) -> sqlite3.Connection:
         raise sqlite3.OperationalError("unable to open database file")
 
-    monkeypatch.setattr(SQLiteBackend, "_connect", no_connection)
-    first, second = _PendingWrite(lambda conn: 1), _PendingWrite(lambda conn: 2)
-    b._run_batch([first, second])
+    monkeypatch.setattr(Database, "_connect", no_connection)
+    first, second = PendingWrite(lambda conn: 1), PendingWrite(lambda conn: 2)
+    b.run_batch([first, second])
     # Both are finished with a StoreError; an unfinished one would make its caller spin forever.
     assert first.done and second.done
     assert isinstance(first.error, StoreError) and isinstance(second.error, StoreError)
@@ -453,21 +440,21 @@ def test_disk_full_refuses_writes_retryably_while_reads_acks_and_claims_work(
 ) -> None:
     # VALIDATION SRV-CR-04, with a full disk simulated by SQLite's max_page_count.
     path = tmp_path / "n.db"
-    b = SQLiteBackend(path)
+    b = SyncStore(path)
     for i in range(3):
         b.add_key_package(ALICE, b"r%d" % i, b"k" * 300, False, int(NOW) + 100, NOW, b"i%d" % i)
-    with b._read() as conn:
+    with b.read() as conn:
         (pages,) = conn.execute("PRAGMA page_count").fetchone()
     b.close()
-    connect = SQLiteBackend._connect
+    connect = Database._connect
 
-    def small_disk(self: SQLiteBackend) -> sqlite3.Connection:
+    def small_disk(self: Database) -> sqlite3.Connection:
         conn = connect(self)
         conn.execute(f"PRAGMA max_page_count = {pages + 2}")
         return conn
 
-    monkeypatch.setattr(SQLiteBackend, "_connect", small_disk)
-    b = SQLiteBackend(path)
+    monkeypatch.setattr(Database, "_connect", small_disk)
+    b = SyncStore(path)
     stored = 0
     with pytest.raises(StoreError) as info:
         for stored in range(100):  # noqa: B007 - the count is checked below
@@ -484,7 +471,7 @@ def test_disk_full_refuses_writes_retryably_while_reads_acks_and_claims_work(
     b.close()
 
 
-def test_commit_for_an_epoch_older_than_a_decided_one_is_stale(backend: SQLiteBackend) -> None:
+def test_commit_for_an_epoch_older_than_a_decided_one_is_stale(backend: SyncStore) -> None:
     # SRV-DEL-05: epoch 5 of the group was decided, so the group is past epochs 4 and below.
     backend.enqueue(ALICE, [BOB], b"c5", b"c5", (b"g", 5), NOW)
     for epoch in (5, 4, 0):
@@ -499,7 +486,7 @@ def test_commit_for_an_epoch_older_than_a_decided_one_is_stale(backend: SQLiteBa
     assert [m.message_id for m in backend.fetch(BOB, 0, 10)] == [b"c5", b"c7", b"h1"]
 
 
-def test_retry_with_same_id_but_another_commit_epoch_conflicts(backend: SQLiteBackend) -> None:
+def test_retry_with_same_id_but_another_commit_epoch_conflicts(backend: SyncStore) -> None:
     # The (group, epoch) a Commit claims is part of its content: a "retry" that changes it is
     # not the same message (SRV-DEL-02), and it must not bypass the commit table.
     assert backend.enqueue(ALICE, [BOB], b"c", b"id", (b"g", 1), NOW) == (1,)
@@ -517,13 +504,13 @@ def test_concurrent_opens_of_a_new_file_migrate_it_once(tmp_path: Path, attempt:
     path = tmp_path / f"n{attempt}.db"
     barrier = threading.Barrier(10)
     errors: list[BaseException] = []
-    opened: list[SQLiteBackend] = []
+    opened: list[SyncStore] = []
     lock = threading.Lock()
 
     def open_it() -> None:
         barrier.wait()
         try:
-            b = SQLiteBackend(path)
+            b = SyncStore(path)
         except BaseException as exc:  # collected and asserted on below
             with lock:
                 errors.append(exc)
@@ -542,7 +529,7 @@ def test_concurrent_opens_of_a_new_file_migrate_it_once(tmp_path: Path, attempt:
     assert errors == []
 
 
-def test_fetch_stops_at_the_byte_budget_but_always_returns_one(backend: SQLiteBackend) -> None:
+def test_fetch_stops_at_the_byte_budget_but_always_returns_one(backend: SyncStore) -> None:
     for i, size in enumerate((40, 50, 10, 200, 5)):
         backend.enqueue(ALICE, [BOB], b"x" * size, b"m%d" % i, None, NOW)
     assert [m.seq for m in backend.fetch(BOB, 0, 10, 100)] == [1, 2, 3]
@@ -557,7 +544,7 @@ def test_fetch_stops_at_the_byte_budget_but_always_returns_one(backend: SQLiteBa
 def test_purge_forgets_what_no_longer_protects_anything(tmp_path: Path) -> None:
     day = 24 * 3600.0
     limits = StoreLimits(dedupe_retention=day, key_package_max_lifetime=90 * day)
-    b = SQLiteBackend(tmp_path / "n.db", limits)
+    b = SyncStore(tmp_path / "n.db", limits)
     # Commits for epochs 1..3 of group g and 1 of group h, a day apart.
     for epoch in (1, 2, 3):
         b.enqueue(ALICE, [BOB], b"c", b"g%d" % epoch, (b"g", epoch), NOW + epoch * day)
@@ -607,7 +594,7 @@ def test_consumed_key_packages_from_before_version_4_are_forgotten_after_the_max
         (b"old", NOW, b"i-old"),
     )
     conn.close()
-    b = SQLiteBackend(path, StoreLimits(key_package_max_lifetime=90 * day))
+    b = SyncStore(path, StoreLimits(key_package_max_lifetime=90 * day))
     assert b.schema_version() == SCHEMA_VERSION == 5
     # Its lifetime is unknown, but it cannot have outlived the longest one accepted.
     assert b.purge(NOW + 89 * day) == 0

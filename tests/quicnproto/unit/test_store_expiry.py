@@ -20,11 +20,11 @@ from quicnproto.node.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     RequestRefused,
-    SQLiteBackend,
     StoreLimits,
     open_sqlite_store,
 )
 from quicnproto.wire import Enqueue, Fetch
+from tests.quicnproto.store_driver import SyncStore
 from tests.quicnproto.unit.test_services import NODE_CERT, Clock, login
 
 ALICE = b"A" * 32
@@ -35,7 +35,7 @@ TTL = 100.0
 
 @pytest.fixture
 def backend(tmp_path: Path):
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(message_ttl=TTL))
+    b = SyncStore(tmp_path / "n.db", StoreLimits(message_ttl=TTL))
     yield b
     b.close()
 
@@ -50,7 +50,7 @@ def test_default_ttl_is_31_days_and_must_be_positive() -> None:
         NodeConfig(message_ttl=0).validate()
 
 
-def test_expired_messages_are_never_served_and_show_as_a_gap(backend: SQLiteBackend) -> None:
+def test_expired_messages_are_never_served_and_show_as_a_gap(backend: SyncStore) -> None:
     backend.enqueue(ALICE, [BOB], b"one", b"m1", None, NOW)
     backend.enqueue(ALICE, [BOB], b"two", b"m2", None, NOW + 50)
     backend.enqueue(ALICE, [BOB], b"three", b"m3", None, NOW + 60)
@@ -66,7 +66,7 @@ def test_expired_messages_are_never_served_and_show_as_a_gap(backend: SQLiteBack
     assert gap(backend.fetch_page(BOB, 3, 10, None, NOW + 1000)) == ([], 0, 0)
 
 
-def test_gap_is_reported_only_up_to_the_end_of_the_page(backend: SQLiteBackend) -> None:
+def test_gap_is_reported_only_up_to_the_end_of_the_page(backend: SyncStore) -> None:
     # Seq 3 was stamped by a clock that went backwards, so it expires before its neighbours.
     for seq, at in ((1, NOW), (2, NOW), (3, NOW - 500), (4, NOW), (5, NOW)):
         backend.enqueue(ALICE, [BOB], b"x", b"m%d" % seq, None, at)
@@ -77,7 +77,7 @@ def test_gap_is_reported_only_up_to_the_end_of_the_page(backend: SQLiteBackend) 
     assert gap(backend.fetch_page(BOB, 4, 2, None, NOW + 10)) == ([5], 0, 0)
 
 
-def test_purge_deletes_expired_messages_and_seq_is_never_reused(backend: SQLiteBackend) -> None:
+def test_purge_deletes_expired_messages_and_seq_is_never_reused(backend: SyncStore) -> None:
     for i in range(3):
         backend.enqueue(ALICE, [BOB], b"x" * 10, b"m%d" % i, None, NOW + i)
     backend.enqueue(ALICE, [ALICE], b"y", b"other", None, NOW + 50)
@@ -95,7 +95,7 @@ def test_purge_deletes_expired_messages_and_seq_is_never_reused(backend: SQLiteB
     assert gap(backend.fetch_page(BOB, 0, 10, None, now)) == ([4], 3, 3)
 
 
-def test_acknowledging_past_the_gap_ends_it(backend: SQLiteBackend) -> None:
+def test_acknowledging_past_the_gap_ends_it(backend: SyncStore) -> None:
     for i in range(3):
         backend.enqueue(ALICE, [BOB], b"x", b"m%d" % i, None, NOW)
     backend.expire_messages(NOW + TTL)
@@ -109,7 +109,7 @@ def test_acknowledging_past_the_gap_ends_it(backend: SQLiteBackend) -> None:
     assert gap(backend.fetch_page(BOB, 0, 10, None, NOW + 2 * TTL + 5)) == ([5], 1, 4)
 
 
-def test_acknowledged_messages_are_not_reported_as_lost(backend: SQLiteBackend) -> None:
+def test_acknowledged_messages_are_not_reported_as_lost(backend: SyncStore) -> None:
     for i in range(4):
         backend.enqueue(ALICE, [BOB], b"x", b"m%d" % i, None, NOW)
     assert backend.ack(BOB, 2) == 2
@@ -119,7 +119,7 @@ def test_acknowledged_messages_are_not_reported_as_lost(backend: SQLiteBackend) 
 
 
 def test_a_full_queue_makes_room_by_expiring(tmp_path: Path) -> None:
-    b = SQLiteBackend(tmp_path / "n.db", StoreLimits(message_ttl=TTL, queue_max_messages=2))
+    b = SyncStore(tmp_path / "n.db", StoreLimits(message_ttl=TTL, queue_max_messages=2))
     b.enqueue(ALICE, [BOB], b"1", b"m1", None, NOW)
     b.enqueue(ALICE, [BOB], b"2", b"m2", None, NOW + 10)
     with pytest.raises(RequestRefused) as info:
@@ -146,7 +146,7 @@ def test_migration_from_version_2_with_data_keeps_the_gap_exact(tmp_path: Path) 
             (BOB, seq, b"m%d" % seq, b"p", NOW),
         )
     conn.close()
-    b = SQLiteBackend(path, StoreLimits(message_ttl=TTL))
+    b = SyncStore(path, StoreLimits(message_ttl=TTL))
     assert b.schema_version() == SCHEMA_VERSION == 5
     assert b.quarantined == 0
     with sqlite3.connect(path) as check:

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from quicnproto.errors import StoreError
 from quicnproto.node.auth_service import key_package_parses
-from quicnproto.node.store import SQLiteBackend, StoreLimits
+from quicnproto.node.store import StoreLimits
 from tests.quicnproto.key_packages import make_key_package
+from tests.quicnproto.store_driver import SyncStore
 
 ALICE = b"A" * 32
 BOB = b"B" * 32
@@ -59,7 +60,7 @@ def quarantine(path: Path) -> list[tuple[str, str, dict[str, tuple[str, object]]
 
 def test_bad_message_rows_are_quarantined_and_the_store_opens(tmp_path: Path) -> None:
     path = tmp_path / "n.db"
-    b = SQLiteBackend(path, LIMITS)
+    b = SyncStore(path, LIMITS)
     for i in range(4):
         b.enqueue(ALICE, [BOB], b"good %d" % i, b"m%d" % i, None, NOW)
     b.close()
@@ -80,7 +81,7 @@ def test_bad_message_rows_are_quarantined_and_the_store_opens(tmp_path: Path) ->
             (BOB, b"m6", b"p"),
         ),
     )
-    b = SQLiteBackend(path, LIMITS)
+    b = SyncStore(path, LIMITS)
     assert b.quarantined == 6
     # The good rows are served; the queue totals follow the remaining rows.
     assert [(m.seq, m.payload) for m in b.fetch(BOB, 0, 10)] == [(1, b"good 0"), (4, b"good 3")]
@@ -107,7 +108,7 @@ def test_bad_message_rows_are_quarantined_and_the_store_opens(tmp_path: Path) ->
     assert moved[5]["payload"] == ("integer", 12345)
     assert moved[6]["enqueued_at"] == ("text", b"yesterday")
     # Opening again finds nothing new, and the quarantine is kept.
-    b = SQLiteBackend(path, LIMITS)
+    b = SyncStore(path, LIMITS)
     assert b.quarantined == 0
     assert len(b.quarantined_rows()) == 6
     b.close()
@@ -117,7 +118,7 @@ def test_null_payload_row_is_quarantined(tmp_path: Path) -> None:
     # NOT NULL cannot be broken through SQL, so this mimics a store written by a buggy older
     # version whose table lacked the constraint.
     path = tmp_path / "n.db"
-    SQLiteBackend(path).close()
+    SyncStore(path).close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA writable_schema = ON")
     conn.execute(
@@ -130,7 +131,7 @@ def test_null_payload_row_is_quarantined(tmp_path: Path) -> None:
         ("INSERT INTO queues (recipient, last_seq, count, bytes) VALUES (?, 1, 1, 0)", (BOB,)),
         insert_message(1, None),
     )
-    b = SQLiteBackend(path)
+    b = SyncStore(path)
     assert b.quarantined == 1
     assert b.quarantined_rows() == [("messages", "messages.payload")]
     assert b.count_queue(BOB) == 0
@@ -142,7 +143,7 @@ def test_key_package_rows_that_no_longer_parse_are_quarantined(tmp_path: Path) -
     private_key = Ed25519PrivateKey.generate()
     good = make_key_package(private_key, name=b"good")
     torn = make_key_package(private_key, name=b"torn")[:-7]
-    b = SQLiteBackend(path, LIMITS)
+    b = SyncStore(path, LIMITS)
     b.add_key_package(ALICE, b"r-good", good, False, int(NOW) + 100, NOW, b"i1")
     b.add_key_package(ALICE, b"r-torn", torn, False, int(NOW) + 100, NOW, b"i2")
     b.add_key_package(ALICE, b"r-last", good + b"", True, int(NOW) + 100, NOW, b"i3")
@@ -156,7 +157,7 @@ def test_key_package_rows_that_no_longer_parse_are_quarantined(tmp_path: Path) -
             (ALICE, b"r-text", good, NOW),
         ),
     )
-    b = SQLiteBackend(path, LIMITS, key_package_check=key_package_parses)
+    b = SyncStore(path, LIMITS, key_package_check=key_package_parses)
     assert b.quarantined == 3
     assert sorted(b.quarantined_rows()) == [
         ("key_packages", "key_packages.last_resort"),
@@ -179,7 +180,7 @@ def test_key_package_parses_accepts_real_packages_only() -> None:
 
 def test_sqlite_corruption_refuses_to_open(tmp_path: Path) -> None:
     path = tmp_path / "n.db"
-    b = SQLiteBackend(path)
+    b = SyncStore(path)
     for i in range(60):
         b.enqueue(ALICE, [BOB], bytes([i]) * 2000, b"m%d" % i, None, NOW)
     b.close()
@@ -193,7 +194,7 @@ def test_sqlite_corruption_refuses_to_open(tmp_path: Path) -> None:
         f.seek((root - 1) * page_size)
         f.write(b"\xff" * 64)
     with pytest.raises(StoreError) as info:
-        SQLiteBackend(path)
+        SyncStore(path)
     assert "corrupt" in str(info.value)
     assert "quick_check" in str(info.value)
 
@@ -202,5 +203,5 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "n.db"
     path.write_bytes(b"definitely not SQLite" * 100)
     with pytest.raises(StoreError) as info:
-        SQLiteBackend(path)
+        SyncStore(path)
     assert "not a database" in str(info.value)
