@@ -41,7 +41,7 @@ from mls.messages import GroupInfo, GroupSecrets, PathSecret, Proposal, ReInit, 
 from mls.psk_id import PreSharedKeyID, ResumptionPSKUsage
 from mls.tree_math import LeafIndex
 from mls.tree_validation import RULE_TREE_HASH
-from mls.treekem import RULE_DERIVED_PUBLIC_KEY
+from mls.treekem import RULE_DERIVED_PUBLIC_KEY, RULE_SENDER
 from tests.mls.forge import forge_welcome, open_welcome, resign_group_info, seal_welcome
 from tests.mls.group_harness import (
     Identity,
@@ -286,6 +286,16 @@ def test_wel05_signer_at_blank_leaf_is_rejected() -> None:
     assert group.tree.leaf_node(2) is None and group.tree.n_leaves == 4  # type: ignore[arg-type]
     inv = Invite(alice, group, bob, created)
     rejected(inv, inv.forge(signer=2), ValidationError, RULE_SIGNER)
+
+
+def test_wel05_signer_at_our_own_leaf_is_rejected() -> None:
+    # signed by Bob himself, naming his own leaf: the signature verifies, but a joiner is
+    # never the committer whose path it joins through (§12.4.3.1)
+    inv = invite(force_path=True)
+    welcome = forge_welcome(
+        inv.welcome, inv.bob.keys, inv.bob.suite, inv.bob.signature_priv, signer=1
+    )
+    rejected(inv, welcome, ValidationError, RULE_SENDER)
 
 
 @pytest.mark.parametrize("suite_id", ALL_SUITES)
