@@ -178,10 +178,8 @@ def seal_private(
 # Welcome
 
 
-def open_welcome(
-    welcome: Welcome, keys: JoinKeys, suite: Suite, *, psk_value: bytes | None = None
-) -> tuple[GroupInfo, GroupSecrets]:
-    """The GroupInfo and GroupSecrets of ``welcome``, as the holder of ``keys`` reads them."""
+def open_group_secrets(welcome: Welcome, keys: JoinKeys, suite: Suite) -> GroupSecrets:
+    """The GroupSecrets of ``welcome`` sealed to ``keys``' KeyPackage."""
     ref = keys.key_package.ref(suite)
     entry = next(e for e in welcome.secrets if e.new_member == ref)
     plain = decrypt_with_label(
@@ -192,7 +190,14 @@ def open_welcome(
         entry.encrypted_group_secrets.kem_output,
         entry.encrypted_group_secrets.ciphertext,
     )
-    secrets = GroupSecrets.decode(plain)
+    return GroupSecrets.decode(plain)
+
+
+def open_welcome(
+    welcome: Welcome, keys: JoinKeys, suite: Suite, *, psk_value: bytes | None = None
+) -> tuple[GroupInfo, GroupSecrets]:
+    """The GroupInfo and GroupSecrets of ``welcome``, as the holder of ``keys`` reads them."""
+    secrets = open_group_secrets(welcome, keys, suite)
     welcome_secret = derive_welcome_secret(suite, secrets.joiner_secret, psk_value)
     key, nonce = welcome_key_nonce(suite, welcome_secret)
     info = GroupInfo.decode(suite.aead_open(key, nonce, b"", welcome.encrypted_group_info))

@@ -268,15 +268,21 @@ def test_ext05_signature_not_by_the_path_leaf_key_is_rejected(
     rejected_by_members(h, message, VerificationError, RULE_SIGNATURE)
 
 
+def reframed_as_member(h: GroupHarness, leaf: int) -> bytes:
+    """A genuine external Commit re-framed as sent by member ``leaf``: signed with Alice's
+    key and tagged with the epoch's membership key."""
+    _, message = external_join(h, new_identity(1, b"carol"))
+    body = MLSMessage.decode(message).body
+    assert isinstance(body, PublicMessage)
+    content = dataclasses.replace(body.content, sender=Sender.member(leaf))
+    return public_message(h.group(0).state, content, confirmation_tag=body.auth.confirmation_tag)
+
+
 def test_ext05_external_commit_from_a_member_sender_is_rejected() -> None:
     # The external Commit re-framed as a member's (Alice's key, membership tag): a member
     # Commit may not carry ExternalInit
     h = GroupHarness(n=2)
-    _, message = external_join(h, new_identity(1, b"carol"))
-    body = MLSMessage.decode(message).body
-    assert isinstance(body, PublicMessage)
-    content = dataclasses.replace(body.content, sender=Sender.member(0))
-    forged = public_message(h.group(0).state, content, confirmation_tag=body.auth.confirmation_tag)
+    forged = reframed_as_member(h, 0)
     bob = h.group(1)
     with unchanged(bob), pytest.raises(ValidationError) as info:
         bob.process(forged)
@@ -286,11 +292,7 @@ def test_ext05_external_commit_from_a_member_sender_is_rejected() -> None:
 @pytest.mark.parametrize("leaf", [2**31, 2**32 - 1])
 def test_ext05_member_sender_leaf_out_of_range_is_rejected(leaf: int) -> None:
     h = GroupHarness(n=2)
-    _, message = external_join(h, new_identity(1, b"carol"))
-    body = MLSMessage.decode(message).body
-    assert isinstance(body, PublicMessage)
-    content = dataclasses.replace(body.content, sender=Sender.member(leaf))
-    forged = public_message(h.group(0).state, content, confirmation_tag=body.auth.confirmation_tag)
+    forged = reframed_as_member(h, leaf)
     rejected_by_members(h, forged, ValidationError, RULE_SENDER_LEAF)
 
 
@@ -307,13 +309,17 @@ def test_ext06_resync_by_another_identity_is_rejected() -> None:
 # EXT-07: the joiner's side
 
 
+def joiner_refuses(info: GroupInfo, error: type[Exception], rule: str) -> None:
+    carol = new_identity(1, b"carol")
+    with pytest.raises(error) as err:
+        Group.join_external(info, carol.key_package.leaf_node, carol.signature_priv)
+    assert err.value.rule == rule  # type: ignore[attr-defined]
+
+
 def test_ext07_group_info_without_external_pub_cannot_be_joined() -> None:
     h = GroupHarness(n=2)
     info = group_info(h.group(0), with_external_pub=False)
-    carol = new_identity(1, b"carol")
-    with pytest.raises(ValidationError) as err:
-        Group.join_external(info, carol.key_package.leaf_node, carol.signature_priv)
-    assert err.value.rule == RULE_EXTERNAL_PUB
+    joiner_refuses(info, ValidationError, RULE_EXTERNAL_PUB)
 
 
 def test_ext07_malformed_external_pub_cannot_be_joined() -> None:
@@ -326,10 +332,7 @@ def test_ext07_malformed_external_pub_cannot_be_joined() -> None:
     forged = resign_group_info(
         h.group(0).suite, info, h.idents[0].signature_priv, extensions=extensions
     )
-    carol = new_identity(1, b"carol")
-    with pytest.raises(ValidationError) as err:
-        Group.join_external(forged, carol.key_package.leaf_node, carol.signature_priv)
-    assert err.value.rule == RULE_EXTERNAL_PUB
+    joiner_refuses(forged, ValidationError, RULE_EXTERNAL_PUB)
 
 
 def test_ext07_tree_failing_validation_cannot_be_joined() -> None:
@@ -346,10 +349,7 @@ def test_ext07_tree_failing_validation_cannot_be_joined() -> None:
             for e in info.extensions
         ),
     )
-    carol = new_identity(1, b"carol")
-    with pytest.raises(ValidationError) as err:
-        Group.join_external(forged, carol.key_package.leaf_node, carol.signature_priv)
-    assert err.value.rule == RULE_TREE_HASH
+    joiner_refuses(forged, ValidationError, RULE_TREE_HASH)
 
 
 @pytest.mark.parametrize("signer", [3, 2**31, 2**32 - 1])
@@ -358,20 +358,14 @@ def test_ext07_group_info_signer_out_of_range_cannot_be_joined(signer: int) -> N
     h = GroupHarness(n=3)
     info = group_info(h.group(0))
     forged = resign_group_info(h.group(0).suite, info, h.idents[0].signature_priv, signer=signer)
-    carol = new_identity(1, b"carol")
-    with pytest.raises(ValidationError) as err:
-        Group.join_external(forged, carol.key_package.leaf_node, carol.signature_priv)
-    assert err.value.rule == RULE_SIGNER
+    joiner_refuses(forged, ValidationError, RULE_SIGNER)
 
 
 def test_ext07_group_info_with_a_bad_signature_cannot_be_joined() -> None:
     h = GroupHarness(n=2)
     info = group_info(h.group(0))
     forged = resign_group_info(h.group(0).suite, info, h.idents[1].signature_priv)  # not leaf 0
-    carol = new_identity(1, b"carol")
-    with pytest.raises(VerificationError) as err:
-        Group.join_external(forged, carol.key_package.leaf_node, carol.signature_priv)
-    assert err.value.rule == RULE_GROUP_INFO_SIGNATURE
+    joiner_refuses(forged, VerificationError, RULE_GROUP_INFO_SIGNATURE)
 
 
 def test_ext07_unknown_group_info_extension_is_ignored() -> None:

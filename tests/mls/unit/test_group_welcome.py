@@ -42,7 +42,13 @@ from mls.psk_id import PreSharedKeyID, ResumptionPSKUsage
 from mls.tree_math import LeafIndex
 from mls.tree_validation import RULE_TREE_HASH
 from mls.treekem import RULE_DERIVED_PUBLIC_KEY, RULE_SENDER
-from tests.mls.forge import forge_welcome, open_welcome, resign_group_info, seal_welcome
+from tests.mls.forge import (
+    forge_welcome,
+    open_group_secrets,
+    open_welcome,
+    resign_group_info,
+    seal_welcome,
+)
 from tests.mls.group_harness import (
     Identity,
     create_group,
@@ -505,20 +511,7 @@ class Resumed:
 
 def _resumption_psk_value(welcome: Welcome, bob: Identity, old: Group) -> bytes | None:
     # GroupSecrets opens without the PSK (it is HPKE to the init key)
-    from mls.crypto.labels import decrypt_with_label
-    from mls.group.welcome import WELCOME_LABEL
-
-    entry = welcome.secrets[0]
-    secrets = GroupSecrets.decode(
-        decrypt_with_label(
-            bob.suite,
-            bob.keys.init_priv,
-            WELCOME_LABEL,
-            welcome.encrypted_group_info,
-            entry.encrypted_group_secrets.kem_output,
-            entry.encrypted_group_secrets.ciphertext,
-        )
-    )
+    secrets = open_group_secrets(welcome, bob.keys, bob.suite)
     other = {(old.group_id, e): v for e, v in old.state.resumption_psks.items()}
     return resolve_psks(
         bob.suite,
