@@ -666,9 +666,10 @@ def test_priv09_own_message_of_a_past_epoch_is_own_message() -> None:
     assert isinstance(result, OwnMessage) and result.epoch == alice.epoch - 1
 
 
-def test_priv09_own_leaf_is_decided_by_the_epoch_not_the_current_leaf() -> None:
-    # Carol (leaf 2) leaves, Bob later sits at leaf 1 while an old message from leaf 2 arrives
-    # at Dave, who now holds leaf 2: it is Carol's, not Dave's own.
+def test_priv09_message_from_our_leaf_before_we_held_it_is_not_own() -> None:
+    # Carol (leaf 2) sends, is removed, and Dave takes leaf 2. Her late message names leaf 2:
+    # a check against Dave's current leaf would call it his own; it is of an epoch Dave never
+    # had, so he cannot read it, while Bob reads it as Carol's.
     h = GroupHarness(n=3)
     late = h.group(2).encrypt_application(b"from carol")
     h.remove(0, 2)
