@@ -68,7 +68,10 @@ def test_grease_extension_in_group_context_extensions_proposal_is_carried(value:
 def test_grease_values_in_capabilities_are_accepted() -> None:
     k = keys()
     caps = capabilities(
-        extensions=(0x0A0A,), proposals=(0x1A1A,), credentials=(1, 0x2A2A), cipher_suites=(1, 0x3A3A)
+        extensions=(0x0A0A,),
+        proposals=(0x1A1A,),
+        credentials=(1, 0x2A2A),
+        cipher_suites=(1, 0x3A3A),
     )
     kp = key_package(k, leaf=leaf_node(k, capabilities=caps))
     validate_key_package(kp, suite=k.suite, now=NOW)
