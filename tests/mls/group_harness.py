@@ -17,6 +17,7 @@ from mls.crypto.ciphersuite import Suite, get_suite
 from mls.framing import MLSMessage
 from mls.group.config import GroupConfig
 from mls.group.group import Group, add_proposal
+from mls.group.process import Result
 from mls.group.results import ApplicationMessage
 from mls.group.staged_commit import StagedCommit
 from mls.group.welcome import JoinKeys
@@ -150,6 +151,32 @@ class GroupHarness:
         message = self.group(sender).encrypt_application(data)
         self.broadcast(sender, message)
         return message
+
+    def propose(self, proposer: int, message: bytes) -> bytes:
+        """Broadcasts a proposal message ``proposer`` made (``Group.propose_*``)."""
+        self.broadcast(proposer, message)
+        return message
+
+    def reload(self, i: int) -> Group:
+        """Replaces member ``i`` by ``Group.from_bytes`` of its state (checked byte-identical)."""
+        data = self.group(i).to_bytes()
+        reloaded = Group.from_bytes(data, self.config)
+        assert reloaded.to_bytes() == data
+        self.members[i] = reloaded
+        return reloaded
+
+    def deliver_one(self, i: int, index: int = 0) -> Result:
+        """Processes ``inbox[i][index]`` (merging a Commit) and drops it from the inbox; if
+        processing raises, the message stays where it was."""
+        g = self.group(i)
+        result = g.process(self.inbox[i][index])
+        del self.inbox[i][index]
+        if isinstance(result, StagedCommit):
+            g.merge(result)
+            if result.self_removed:
+                self.members[i] = None
+                self.inbox[i] = []
+        return result
 
     def deliver_to(
         self, i: int, order: Callable[[list[bytes]], list[bytes]] | None = None
