@@ -212,7 +212,9 @@ def test_epoch_retention(suite: int) -> None:
     settle(h)
 
 
-LARGE_SUITES = [1, 3]
+LARGE_SUITES = [1, 2]
+"""Measured on 2 busy cores: 12-36 s per suite (144 s for all seven; the P-384 and P-521
+suites are slowest), so the 100-member run takes one X25519 and one P-256 suite."""
 
 
 @pytest.mark.parametrize("suite", LARGE_SUITES, ids=lambda s: f"cs{s}")
