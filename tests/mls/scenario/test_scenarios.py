@@ -17,6 +17,7 @@ from mls.framing import MLSMessage
 from mls.group.config import GroupConfig
 from mls.group.group import Group, add_proposal
 from mls.group.results import ApplicationMessage
+from mls.group.staged_commit import StagedCommit
 from mls.group_context import ProtocolVersion
 from mls.messages import PreSharedKey, Proposal, ReInit, Remove
 from mls.psk_id import PreSharedKeyID, ResumptionPSKUsage
@@ -58,7 +59,9 @@ def test_three_party_join(suite: int) -> None:
     created = a.commit([add_proposal(charlie.key_package)])
     a.merge_pending_commit()
     assert created.welcome is not None
-    b.merge(b.process(created.message.encode()))  # type: ignore[arg-type]
+    staged = b.process(created.message.encode())
+    assert isinstance(staged, StagedCommit)
+    b.merge(staged)
     c = join(charlie, MLSMessage.of(created.welcome))
 
     h = GroupHarness.of([alice, bob, charlie], [a, b, c])
@@ -147,7 +150,8 @@ def test_reinit_into_the_next_suite(suite: int) -> None:
 @SUITES
 def test_branch_with_a_subset(suite: int) -> None:
     h = GroupHarness(suite, 4)
-    fresh = [fresh_key_package(h.idents[i]) for i in (0, 2, 3)]
+    subset = (0, 2, 3)
+    fresh = [fresh_key_package(h.idents[i]) for i in subset]
     new, created = h.group(0).branch(
         b"branch",
         fresh[0].key_package,
@@ -157,7 +161,7 @@ def test_branch_with_a_subset(suite: int) -> None:
     )
     assert created.welcome is not None
     welcome = MLSMessage.of(created.welcome)
-    members = [new] + [join(f, welcome, resumed_from=h.group(i)) for f, i in zip(fresh[1:], (2, 3))]
+    members = [new] + [join(fresh[k], welcome, resumed_from=h.group(subset[k])) for k in (1, 2)]
     branch = GroupHarness.of(fresh, members)
     settle(branch)
     assert len(new.members()) == 3
