@@ -7,13 +7,16 @@ can message every other.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from mls.errors import EpochError, StaleGenerationError, UsageError
 from mls.framing import MLSMessage
+from mls.group.commit import CreatedCommit
 from mls.group.config import GroupConfig
 from mls.group.group import Group, add_proposal
 from mls.group.results import ApplicationMessage
@@ -23,6 +26,7 @@ from mls.messages import PreSharedKey, Proposal, ReInit, Remove
 from mls.psk_id import PreSharedKeyID, ResumptionPSKUsage
 from tests.mls.group_harness import (
     GroupHarness,
+    Identity,
     create_group,
     fresh_key_package,
     join,
@@ -44,6 +48,26 @@ def opens_to(group: Group, message: bytes, data: bytes) -> None:
     result = group.process(message)
     assert isinstance(result, ApplicationMessage)
     assert result.data == data
+
+
+def resume(
+    old: Sequence[Group],
+    fresh: Sequence[Identity],
+    start: Callable[..., tuple[Group, CreatedCommit]],
+) -> GroupHarness:
+    """``fresh[0]`` starts a new group from ``old[0]`` with ``start`` (``reinit_successor``
+    or ``branch``) adding the other ``fresh`` identities, who join from its Welcome with
+    ``resumed_from`` their group in ``old``."""
+    new, created = start(
+        fresh[0].key_package,
+        fresh[0].keys.encryption_priv,
+        fresh[0].signature_priv,
+        [f.key_package for f in fresh[1:]],
+    )
+    assert created.welcome is not None
+    welcome = MLSMessage.of(created.welcome)
+    joined = [join(f, welcome, resumed_from=g) for f, g in zip(fresh[1:], old[1:], strict=True)]
+    return GroupHarness.of(fresh, [new, *joined])
 
 
 @SUITES
@@ -132,19 +156,14 @@ def test_reinit_into_the_next_suite(suite: int) -> None:
         with unchanged(g), pytest.raises(UsageError):
             g.encrypt_application(b"too late")
 
-    fresh = [new_identity(new_suite, ident.name) for ident in h.idents]
-    new, created = old[1].reinit_successor(
-        fresh[1].key_package,
-        fresh[1].keys.encryption_priv,
-        fresh[1].signature_priv,
-        [fresh[0].key_package, fresh[2].key_package],
-    )
-    assert created.welcome is not None
-    welcome = MLSMessage.of(created.welcome)
-    successor = [join(fresh[i], welcome, resumed_from=old[i]) if i != 1 else new for i in range(3)]
+    # member 1 starts the successor; the others join it from its Welcome
+    order = (1, 0, 2)
+    fresh = [new_identity(new_suite, h.idents[i].name) for i in order]
+    successor = resume([old[i] for i in order], fresh, old[1].reinit_successor)
+    new = successor.group(0)
     assert new.group_id == b"reinit-group"
     assert int(new.suite.id) == new_suite
-    settle(GroupHarness.of(fresh, successor))
+    settle(successor)
 
 
 @SUITES
@@ -152,17 +171,10 @@ def test_branch_with_a_subset(suite: int) -> None:
     h = GroupHarness(suite, 4)
     subset = (0, 2, 3)
     fresh = [fresh_key_package(h.idents[i]) for i in subset]
-    new, created = h.group(0).branch(
-        b"branch",
-        fresh[0].key_package,
-        fresh[0].keys.encryption_priv,
-        fresh[0].signature_priv,
-        [fresh[1].key_package, fresh[2].key_package],
+    branch = resume(
+        [h.group(i) for i in subset], fresh, functools.partial(h.group(0).branch, b"branch")
     )
-    assert created.welcome is not None
-    welcome = MLSMessage.of(created.welcome)
-    members = [new] + [join(fresh[k], welcome, resumed_from=h.group(subset[k])) for k in (1, 2)]
-    branch = GroupHarness.of(fresh, members)
+    new = branch.group(0)
     settle(branch)
     assert len(new.members()) == 3
     settle(h)  # the parent group goes on
