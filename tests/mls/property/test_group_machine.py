@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 from mls.errors import EpochError, MLSError
 from mls.framing import ContentType, MLSMessage, PrivateMessage, PublicMessage
 from mls.group.config import GroupConfig
-from mls.group.results import ApplicationMessage, ProposalMessage
+from mls.group.results import ApplicationMessage, OwnMessage, ProposalMessage
 from tests.mls.group_harness import GroupHarness, unchanged
 
 MAX_MEMBERS = 8
@@ -172,7 +172,13 @@ class GroupMachine(RuleBasedStateMachine):
     @rule(data=st.data(), plaintext=st.binary(max_size=40))
     def send(self, data: st.DataObject, plaintext: bytes) -> None:
         sender = data.draw(st.sampled_from(self._senders()), "sender")
-        self.plaintexts[self.h.send(sender, plaintext)] = plaintext
+        message = self.h.send(sender, plaintext)
+        self.plaintexts[message] = plaintext
+        if data.draw(st.booleans(), "echo"):
+            # PRIV-09: the sender's own message comes back; its key is gone, nothing changes
+            g = self.h.group(sender)
+            with unchanged(g):
+                assert isinstance(g.process(message), OwnMessage)
 
     def _deliver(self, i: int, index: int) -> None:
         """Delivers ``inbox[i][index]`` and checks the outcome the model predicts."""
