@@ -156,6 +156,11 @@ class Writer:
 _ONE_BYTE_HEADERS = tuple(bytes((n,)) for n in range(64))
 
 
+def opaque_bytes(data: bytes) -> bytes:
+    """The encoding of ``opaque data<V>``: a minimal length header, then ``data``."""
+    return _length_header(len(data)) + data
+
+
 def _length_header(value: int) -> bytes:
     """The minimal variable-size length header of ``value`` (RFC 9420 §2.1.2)."""
     if value < 0 or value > MAX_VARINT:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated
 
-from .codec import U16, U64, Enum, Opaque, Struct, Vector
+from .codec import U16, U64, Enum, Opaque, Struct, Vector, Writer
 from .extensions import Extension
 
 
@@ -36,3 +36,13 @@ class GroupContext(Struct):
     tree_hash: Annotated[bytes, Opaque]
     confirmed_transcript_hash: Annotated[bytes, Opaque]
     extensions: Annotated[tuple[Extension, ...], Vector(Extension)]
+
+    def encode_into(self, w: Writer) -> None:
+        # The context is encoded into every signature and MAC of its epoch: encode it once.
+        # (Frozen: the fields never change, so neither does the encoding.)
+        cached = self.__dict__.get("_encoding")
+        if cached is None:
+            inner = Writer()
+            super().encode_into(inner)
+            cached = self.__dict__["_encoding"] = inner.getvalue()
+        w.write(cached)

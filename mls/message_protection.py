@@ -334,8 +334,8 @@ def unprotect_public_message(
 
 
 def _xor_guard(nonce: bytes, reuse_guard: bytes) -> bytes:
-    head = bytes(a ^ b for a, b in zip(nonce[:REUSE_GUARD_SIZE], reuse_guard, strict=True))
-    return head + nonce[REUSE_GUARD_SIZE:]
+    head = int.from_bytes(nonce[:REUSE_GUARD_SIZE], "big") ^ int.from_bytes(reuse_guard, "big")
+    return head.to_bytes(REUSE_GUARD_SIZE, "big") + nonce[REUSE_GUARD_SIZE:]
 
 
 def protect_private_message(

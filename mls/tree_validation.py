@@ -139,6 +139,7 @@ def _check_leaf_alone(
     required: RequiredCapabilities | None,
     lifetime_policy: LifetimePolicy,
     credential_validator: CredentialValidator | None,
+    verify_signature: bool = True,
 ) -> None:
     """The checks of one leaf that need no other member (LN-01..03, LN-05..07, LN-11)."""
     # LN-01 (RFC 9420 §5.3.1, §7.3): the credential is acceptable to the AS
@@ -155,12 +156,13 @@ def _check_leaf_alone(
     suite.check_hpke_public_key(leaf.encryption_key)
     suite.check_signature_public_key(leaf.signature_key)
     # LN-02 (RFC 9420 §7.3): the signature verifies; update/commit leaves bind group and index
-    try:
-        leaf.verify_signature(suite, group_id=group_id, leaf_index=leaf_index)
-    except VerificationError as exc:
-        raise VerificationError(
-            RULE_LEAF_SIGNATURE, f"leaf {leaf_index}: signature does not verify"
-        ) from exc
+    if verify_signature:
+        try:
+            leaf.verify_signature(suite, group_id=group_id, leaf_index=leaf_index)
+        except VerificationError as exc:
+            raise VerificationError(
+                RULE_LEAF_SIGNATURE, f"leaf {leaf_index}: signature does not verify"
+            ) from exc
     # LN-03 (RFC 9420 §7.3, §11.1): the group's required capabilities are supported
     if required is not None:
         caps = leaf.capabilities
@@ -194,6 +196,7 @@ def validate_leaf_node(
     lifetime_policy: LifetimePolicy | None = None,
     credential_validator: CredentialValidator | None = None,
     against_members: bool = True,
+    signature_verified: bool = False,
 ) -> None:
     """Validates a LeafNode for use at ``leaf_index`` of ``tree`` (RFC 9420 §7.3).
 
@@ -213,6 +216,8 @@ def validate_leaf_node(
         against_members: also check key uniqueness and mutual credential support against
             the other leaves of ``tree`` (``O(n)``); a caller adding many leaves at once
             passes ``False`` and checks those with :class:`MemberIndex` instead.
+        signature_verified: the caller already verified the leaf's signature (a KeyPackage
+            leaf checked by ``validate_key_package``); it is not verified twice.
 
     Raises:
         ValidationError: ``.rule`` names the rule (``RULE_*``; signature failures are
@@ -236,6 +241,7 @@ def validate_leaf_node(
         _required_capabilities(group_context.extensions),
         policy,
         credential_validator,
+        verify_signature=not signature_verified,
     )
     if not against_members:
         return

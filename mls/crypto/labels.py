@@ -9,7 +9,8 @@ the ``"MLS 1.0 "`` prefix is added inside, as the RFC's ``KDFLabel``, ``SignCont
 
 from __future__ import annotations
 
-from ..codec import Writer
+from ..codec import Writer, opaque_bytes
+from ..errors import UsageError
 from .ciphersuite import Suite
 
 LABEL_PREFIX = b"MLS 1.0 "
@@ -31,11 +32,10 @@ def expand_with_label(
 ) -> bytes:
     """ExpandWithLabel (§8): HKDF-Expand over the encoded ``KDFLabel``
     ``{uint16 length; opaque label<V> = "MLS 1.0 " + label; opaque context<V>}``."""
-    w = Writer()
-    w.uint(length, 2)
-    w.opaque(LABEL_PREFIX + label)
-    w.opaque(context)
-    return suite.kdf_expand(secret, w.getvalue(), length)
+    if not 0 <= length < 1 << 16:
+        raise UsageError("ExpandWithLabel length must fit in a uint16")
+    info = length.to_bytes(2, "big") + opaque_bytes(LABEL_PREFIX + label) + opaque_bytes(context)
+    return suite.kdf_expand(secret, info, length)
 
 
 def derive_secret(suite: Suite, secret: bytes, label: bytes) -> bytes:
@@ -47,9 +47,9 @@ def derive_tree_secret(
     suite: Suite, secret: bytes, label: bytes, generation: int, length: int
 ) -> bytes:
     """DeriveTreeSecret (§9): ExpandWithLabel with the uint32 ``generation`` as context."""
-    w = Writer()
-    w.uint(generation, 4)
-    return expand_with_label(suite, secret, label, w.getvalue(), length)
+    if not 0 <= generation < 1 << 32:
+        raise UsageError("DeriveTreeSecret generation must fit in a uint32")
+    return expand_with_label(suite, secret, label, generation.to_bytes(4, "big"), length)
 
 
 def ref_hash(suite: Suite, label: bytes, value: bytes) -> bytes:

@@ -215,11 +215,23 @@ class _MontgomeryGroup(DhGroup):
         """Every 32/56-byte string decodes (RFC 7748 §5), so besides the length this rejects
         the points of small order: with a clamped scalar (a multiple of the cofactor) they give
         the all-zero output, which :meth:`dh` would refuse anyway (RFC 9180 §7.1.4)."""
-        self.dh(self._probe_key(), pk)
+        public = self._public(pk)
+        try:
+            shared = self._probe().exchange(public)  # type: ignore[arg-type]
+        except ValueError:
+            raise ValidationError(
+                PUBLIC_KEY_RULE, f"{self.name} public key of small order"
+            ) from None
+        if not any(shared):
+            raise ValidationError(PUBLIC_KEY_RULE, f"{self.name} shared secret is zero")
 
-    def _probe_key(self) -> bytes:
-        # A fixed, public scalar: the check needs no secret, only a clamped multiplier.
-        return b"\x01" * self.nsk
+    def _probe(self) -> x25519.X25519PrivateKey | x448.X448PrivateKey:
+        # A fixed, public scalar: the check needs no secret, only a clamped multiplier. Loaded
+        # once: loading a key costs as much as the exchange.
+        probe = self.__dict__.get("_probe_key")
+        if probe is None:
+            probe = self.__dict__["_probe_key"] = self._private(b"\x01" * self.nsk)
+        return probe
 
 
 class X25519Group(_MontgomeryGroup):

@@ -381,6 +381,8 @@ def apply_proposals(
                 lifetime_policy=config.lifetime_policy,
                 credential_validator=config.credential_validator,
                 against_members=False,
+                # check_key_package verified it (validate_proposal ran on every proposal)
+                signature_verified=True,
             )
             index.check(leaf_node)
             check_supports_extensions(leaf_node, out.extensions)

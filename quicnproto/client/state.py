@@ -11,13 +11,14 @@ What it holds::
     outbox         messages saved before they are sent, until the node confirms them
     settings       server address, certificate path
 
-Durability: every write runs in a transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, WAL,
-``synchronous=FULL``); :meth:`ClientState.transaction` groups several writes into one, which
+Durability: every write runs in a transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, a rollback
+journal, ``synchronous=FULL``: the main file changes only when a transaction commits, so a
+command that fails leaves it byte-identical); :meth:`ClientState.transaction` groups several writes into one, which
 is what lets the agent acknowledge only what it has durably applied. Two processes may use one
 file: SQLite's lock serialises their transactions.
 
-Confidentiality: the file, its WAL and its shared-memory file are created mode 0600, and a
-file readable by others is refused. With a passphrase, every secret value (identity key,
+Confidentiality: the file is created mode 0600 (SQLite gives its journal the same mode), and
+a file readable by others is refused. With a passphrase, every secret value (identity key,
 KeyPackage keys, group states, message texts, the outbox) is sealed with AES-256-GCM under a
 key derived by scrypt (memory-hard, from ``cryptography``), each value bound to its table and
 row as associated data; without one, values are stored in the clear and only the file mode
@@ -204,8 +205,7 @@ class ClientState:
         except OSError as exc:
             raise ClientStateError(f"cannot create {path}: {exc.strerror}", reason="io") from None
         try:
-            with _private_umask():
-                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("BEGIN IMMEDIATE")

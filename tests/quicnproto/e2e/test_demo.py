@@ -24,9 +24,29 @@ def test_demo_runs_three_clients_over_a_real_node(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "demo complete" in out
-    assert "hello bob, this is alice" in out
-    assert "hello carol, this is alice" in out
-    assert "2 -> 1 left on the node" in out
+    # messages in every direction
+    for reader, writer, text in (
+        ("bob", "alice", "hello bob and carol"),
+        ("carol", "alice", "hello bob and carol"),
+        ("alice", "bob", "hi alice, hi carol"),
+        ("carol", "bob", "hi alice, hi carol"),
+        ("alice", "carol", "hello both"),
+        ("bob", "carol", "hello both"),
+        ("carol", "alice", "bob cannot read this"),
+    ):
+        assert f"{reader} read from {writer}: '{text}'" in out
+    assert "bob learned it was removed" in out
+    assert "bob read from alice: 'bob cannot read this'" not in out
+    assert "bob cannot read it" in out
+    # every member agreed on each epoch's authenticator (the demo checks it and says so)
+    assert "epoch 1: alice, bob, carol agree on the epoch authenticator" in out
+    assert "epoch 2: alice, bob, carol agree on the epoch authenticator" in out
+    assert "epoch 3: alice, carol agree on the epoch authenticator" in out
+    # each client's state is a real SQLite file, mode 0600
+    for name in ("alice", "bob", "carol"):
+        state = tmp_path / "demo" / f"{name}.state"
+        assert state.stat().st_size > 0
+        assert state.stat().st_mode & 0o777 == 0o600
     # The node's store and pinned certificate are real files in the data directory.
     assert (tmp_path / "demo" / "node.sqlite3").stat().st_size > 0
     assert (tmp_path / "demo" / "server-cert.der").stat().st_size > 0

@@ -1,62 +1,18 @@
-"""The ``quicnproto`` command line (typer): ``serve``, ``ping`` and ``demo`` so far.
-
-Each command parses its flags into a :class:`NodeConfig` or :class:`ClientConfig`, calls
-``trio.run`` exactly once, and turns a :class:`QuicnprotoError` into one line on stderr and a
-non-zero exit code (:data:`EXIT_CODES`). Flags fall back to ``QUICNPROTOCHAT_*`` environment
-variables where listed.
-"""
+"""Node commands: ``serve``, ``ping``, ``demo``, ``version``."""
 
 from __future__ import annotations
 
-import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
-import trio
 import typer
 
 from quicnproto import __version__
 from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
-from quicnproto.errors import (
-    ConfigError,
-    ConflictError,
-    NotFoundError,
-    QuicnprotoError,
-    RemoteError,
-    StoreError,
-    TransportError,
-)
+from quicnproto.errors import QuicnprotoError, TransportError
 
-app = typer.Typer(
-    name="quicnproto",
-    help="End-to-end encrypted group messaging over QUIC (MLS, RFC 9420).",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-EXIT_CODES: tuple[tuple[type[QuicnprotoError], int], ...] = (
-    (ConfigError, 2),
-    (NotFoundError, 3),
-    (ConflictError, 4),
-    (RemoteError, 5),
-    (TransportError, 6),
-    (StoreError, 7),
-    (QuicnprotoError, 1),
-)
-"""Exit code per error type; the first matching row wins."""
-
-
-def _quiet_libraries() -> None:
-    """Client commands print only their own line: library log records go nowhere."""
-    logging.getLogger().addHandler(logging.NullHandler())
-
-
-def _fail(exc: QuicnprotoError) -> typer.Exit:
-    code = next(c for t, c in EXIT_CODES if isinstance(exc, t))
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(code)
+from . import app, fail, quiet_libraries
 
 
 @app.command()
@@ -90,6 +46,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run a node until interrupted."""
+    import trio
+
     from quicnproto.node.server import configure_logging
     from quicnproto.node.server import serve as serve_node
 
@@ -107,7 +65,7 @@ def serve(
         )
         config.validate()
     except QuicnprotoError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     configure_logging(json_lines=log_json, level=log_level)
 
     async def main() -> None:
@@ -121,7 +79,7 @@ def serve(
     try:
         trio.run(main)
     except QuicnprotoError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except OSError as exc:
         typer.echo(f"error: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
@@ -141,13 +99,15 @@ def ping(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
 ) -> None:
     """Check that a node answers."""
+    import trio
+
     from quicnproto.client.connection import open_client
 
-    _quiet_libraries()
+    quiet_libraries()
     try:
         host, port = parse_address(server)
     except QuicnprotoError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     config = ClientConfig(host=host, port=port, server_cert=server_cert, request_timeout=timeout)
 
     async def main() -> tuple[str, float]:
@@ -160,11 +120,11 @@ def ping(
     try:
         version, ms = trio.run(main)
     except trio.TooSlowError:
-        raise _fail(TransportError(f"no answer from {host}:{port}")) from None
+        raise fail(TransportError(f"no answer from {host}:{port}")) from None
     except QuicnprotoError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except OSError as exc:
-        raise _fail(TransportError(exc.strerror or str(exc))) from None
+        raise fail(TransportError(exc.strerror or str(exc))) from None
     typer.echo(f"pong from {host}:{port} (node {version}) in {ms:.1f} ms")
 
 
@@ -172,13 +132,15 @@ def ping(
 def demo(
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Where the demo node keeps its files (a fresh temporary directory if unset)."),
+        typer.Option(
+            help="Where the demo node keeps its files (a fresh temporary directory if unset)."
+        ),
     ] = None,
 ) -> None:
     """Run three clients against a real node on loopback (see quicnproto.demo)."""
     from quicnproto.demo import main as run_demo
 
-    _quiet_libraries()
+    quiet_libraries()
     raise typer.Exit(run_demo(data_dir))
 
 
@@ -186,11 +148,3 @@ def demo(
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
-
-
-def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
