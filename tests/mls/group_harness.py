@@ -17,6 +17,7 @@ from mls.crypto.ciphersuite import Suite, get_suite
 from mls.framing import MLSMessage
 from mls.group.config import GroupConfig
 from mls.group.group import Group, add_proposal
+from mls.group.process import Result
 from mls.group.results import ApplicationMessage
 from mls.group.staged_commit import StagedCommit
 from mls.group.welcome import JoinKeys
@@ -111,14 +112,31 @@ class GroupHarness:
             if i != sender:
                 self.inbox[i].append(message)
 
-    def add(self, committer: int, count: int = 1) -> list[int]:
-        """``committer`` adds ``count`` new members in one Commit; they join at once."""
+    @classmethod
+    def of(
+        cls,
+        idents: Sequence[Identity],
+        members: Sequence[Group],
+        config: GroupConfig | None = None,
+    ) -> GroupHarness:
+        """A harness over groups formed elsewhere (a ReInit successor, a branch)."""
+        harness = cls.__new__(cls)
+        harness.suite_id = int(members[0].suite.id)
+        harness.config = GroupConfig() if config is None else config
+        harness.idents = list(idents)
+        harness.members = list(members)
+        harness.inbox = [[] for _ in members]
+        return harness
+
+    def add(self, committer: int, count: int = 1, *, also: Sequence[Proposal] = ()) -> list[int]:
+        """``committer`` adds ``count`` new members in one Commit (with the ``also``
+        proposals); they join at once."""
         new = [
             new_identity(self.suite_id, f"member-{len(self.idents) + k}".encode())
             for k in range(count)
         ]
         g = self.group(committer)
-        created = g.commit([add_proposal(ident.key_package) for ident in new])
+        created = g.commit([*also, *(add_proposal(ident.key_package) for ident in new)])
         g.merge_pending_commit()
         self.broadcast(committer, created.message.encode())
         assert created.welcome is not None
@@ -150,6 +168,60 @@ class GroupHarness:
         message = self.group(sender).encrypt_application(data)
         self.broadcast(sender, message)
         return message
+
+    def join_external(self, via: int, *, resync: int | None = None) -> int:
+        """A new member joins by external commit with ``via``'s GroupInfo; with ``resync``,
+        that member instead rejoins from scratch (same signer, a new leaf), removing its old
+        leaf in the same Commit. Returns the joiner's index."""
+        if resync is None:
+            ident = new_identity(self.suite_id, f"member-{len(self.idents)}".encode())
+        else:
+            ident = fresh_key_package(self.idents[resync])
+        old_leaf = None if resync is None else int(self.group(resync).own_leaf)
+        group, commit = Group.join_external(
+            self.group(via).group_info(),
+            ident.key_package.leaf_node,
+            ident.signature_priv,
+            resync_leaf=old_leaf,
+            config=self.config,
+        )
+        if resync is None:
+            self.idents.append(ident)
+            self.members.append(None)
+            self.inbox.append([])
+            resync = len(self.members) - 1
+        self.members[resync] = None
+        self.inbox[resync] = []
+        self.broadcast(resync, commit)
+        self.idents[resync] = ident
+        self.members[resync] = group
+        return resync
+
+    def propose(self, proposer: int, message: bytes) -> bytes:
+        """Broadcasts a proposal message ``proposer`` made (``Group.propose_*``)."""
+        self.broadcast(proposer, message)
+        return message
+
+    def reload(self, i: int) -> Group:
+        """Replaces member ``i`` by ``Group.from_bytes`` of its state (checked byte-identical)."""
+        data = self.group(i).to_bytes()
+        reloaded = Group.from_bytes(data, self.config)
+        assert reloaded.to_bytes() == data
+        self.members[i] = reloaded
+        return reloaded
+
+    def deliver_one(self, i: int, index: int = 0) -> Result:
+        """Processes ``inbox[i][index]`` (merging a Commit) and drops it from the inbox; if
+        processing raises, the message stays where it was."""
+        g = self.group(i)
+        result = g.process(self.inbox[i][index])
+        del self.inbox[i][index]
+        if isinstance(result, StagedCommit):
+            g.merge(result)
+            if result.self_removed:
+                self.members[i] = None
+                self.inbox[i] = []
+        return result
 
     def deliver_to(
         self, i: int, order: Callable[[list[bytes]], list[bytes]] | None = None
