@@ -125,9 +125,7 @@ def leaf_node(
 def key_package(k: Keys, leaf: LeafNode | None = None, **changes: Any) -> KeyPackage:
     """A signed KeyPackage; ``extensions`` go to :meth:`KeyPackage.generate`, a ``leaf`` and
     other ``changes`` replace fields before signing again."""
-    package = _generate(
-        k.suite, k.signature_priv, k.seed, extensions=changes.pop("extensions", ())
-    )
+    package = _generate(k.suite, k.signature_priv, k.seed, extensions=changes.pop("extensions", ()))
     if leaf is not None:
         changes["leaf_node"] = leaf
     if not changes:
