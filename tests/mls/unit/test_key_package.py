@@ -327,7 +327,7 @@ def _certificate(
     return cert.public_bytes(Encoding.DER)
 
 
-_ECDSA = {
+_ECDSA: dict[str, tuple[ec.EllipticCurve, hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "ecdsa_secp256r1_sha256": (ec.SECP256R1(), hashes.SHA256()),
     "ecdsa_secp384r1_sha384": (ec.SECP384R1(), hashes.SHA384()),
     "ecdsa_secp521r1_sha512": (ec.SECP521R1(), hashes.SHA512()),
