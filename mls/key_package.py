@@ -2,6 +2,13 @@
 
 A :class:`KeyPackage` is signed with the label ``"KeyPackageTBS"`` by the key in its own leaf
 node, and is named by its reference (``MakeKeyPackageRef``, RFC 9420 §5.2).
+:meth:`KeyPackage.generate` is the one way to make a valid KeyPackage; it returns the
+:class:`KeyPackagePrivateKeys` its owner keeps, in a :class:`KeyPackageStore`, until a Welcome
+consumes them (RFC 9420 §16.8: each KeyPackage is used once)::
+
+    generate ──> KeyPackage ──(published)──> an adder's Add proposal ──> Welcome
+        └──────> KeyPackagePrivateKeys ──> store.put ······> store.get(ref), then delete(ref)
+
 :func:`validate_key_package` runs the checks a KeyPackage supports on its own (RFC 9420 §10.1);
 checks against a particular group (cipher suite and version match, required capabilities, key
 uniqueness, the Authentication Service) belong to the group logic.
@@ -15,11 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
-from .codec import U16, Opaque, Reader, Struct, Vector, Writer, reader_for
+from .codec import U16, Opaque, Struct, Vector, Writer, reader_for
 from .credentials import Credential, CredentialType
 from .crypto.ciphersuite import Suite, get_suite
 from .crypto.labels import make_key_package_ref, sign_with_label, verify_with_label
-from .errors import DecodeError, MLSError, ValidationError, VerificationError
+from .errors import DecodeError, MLSError, UsageError, ValidationError, VerificationError
 from .extensions import (
     Extension,
     ExtensionSite,
@@ -41,13 +48,94 @@ from .leaf_node import (
 KEY_PACKAGE_TBS_LABEL = b"KeyPackageTBS"  # RFC 9420 §10
 
 DEFAULT_KEY_PACKAGE_LIFETIME = 90 * 24 * 3600
-"""Seconds a generated KeyPackage is valid (RFC 9420 §7.2 leaves the span to applications)."""
+"""Seconds from ``not_before`` to ``not_after`` of a generated KeyPackage's leaf (RFC 9420 §7.2
+leaves the maximum to the application; 90 days is what the quicnproto node accepts)."""
 
 CLOCK_SKEW = 3600
-"""A generated KeyPackage's ``not_before`` lies this many seconds in the past, so peers whose
-clocks run behind accept it."""
+"""Seconds a generated KeyPackage's ``not_before`` lies in the past, so that members whose
+clocks run behind still accept it (RFC 9420 §7.2 lifetimes are checked against local time)."""
 
 _PRIVATE_KEYS_FORMAT = 1
+"""The version byte of :meth:`KeyPackagePrivateKeys.to_bytes`."""
+
+
+@dataclass(frozen=True)
+class KeyPackagePrivateKeys:
+    """The private halves a KeyPackage's owner keeps until a Welcome consumes it (RFC 9420 §10,
+    §16.8). Store them like keys, and delete them once the KeyPackage has been used."""
+
+    ref: bytes
+    """The KeyPackageRef of the KeyPackage (RFC 9420 §5.2), which a Welcome names."""
+    init_priv: bytes = field(repr=False)
+    """The private key of ``init_key``, which opens the Welcome's group secrets (§12.4.3.1)."""
+    encryption_priv: bytes = field(repr=False)
+    """The private key of the leaf's ``encryption_key`` (§7.2)."""
+    signature_priv: bytes = field(repr=False)
+    """The private key of the leaf's ``signature_key``, which signed the KeyPackage."""
+
+    def to_bytes(self) -> bytes:
+        """A versioned serialization, for the caller to persist (secrets included: store it
+        like a key)."""
+        w = Writer()
+        w.uint(_PRIVATE_KEYS_FORMAT, 1)
+        for value in (self.ref, self.init_priv, self.encryption_priv, self.signature_priv):
+            w.opaque(value)
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KeyPackagePrivateKeys:
+        """The inverse of :meth:`to_bytes`.
+
+        Raises:
+            DecodeError: ``data`` is not a serialization :meth:`to_bytes` produces (another
+                format version, an empty field, truncation or trailing bytes).
+        """
+        r = reader_for(data)
+        version = r.uint(1)
+        if version != _PRIVATE_KEYS_FORMAT:
+            raise DecodeError(f"KeyPackagePrivateKeys: unknown format version {version}")
+        ref, init_priv, encryption_priv, signature_priv = (r.opaque() for _ in range(4))
+        r.expect_end("KeyPackagePrivateKeys")
+        if not (ref and init_priv and encryption_priv and signature_priv):
+            raise DecodeError("KeyPackagePrivateKeys: empty field")
+        return cls(ref, init_priv, encryption_priv, signature_priv)
+
+
+class KeyPackageStore(Protocol):
+    """Where a client keeps :class:`KeyPackagePrivateKeys` until a Welcome consumes them
+    (RFC 9420 §16.8); the caller decides how it is persisted."""
+
+    def put(self, keys: KeyPackagePrivateKeys) -> None:
+        """Keeps ``keys`` under ``keys.ref``, replacing any earlier entry."""
+
+    def get(self, ref: bytes) -> KeyPackagePrivateKeys | None:
+        """The keys of the KeyPackage named ``ref``, or ``None``."""
+
+    def delete(self, ref: bytes) -> None:
+        """Forgets the keys under ``ref``; nothing happens if there are none."""
+
+
+class InMemoryKeyPackageStore:
+    """A :class:`KeyPackageStore` in a dict (for tests and short-lived clients). Its ``repr``
+    shows only how many entries it holds."""
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, KeyPackagePrivateKeys] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryKeyPackageStore({len(self._keys)} key packages)"
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def put(self, keys: KeyPackagePrivateKeys) -> None:
+        self._keys[bytes(keys.ref)] = keys
+
+    def get(self, ref: bytes) -> KeyPackagePrivateKeys | None:
+        return self._keys.get(bytes(ref))
+
+    def delete(self, ref: bytes) -> None:
+        self._keys.pop(bytes(ref), None)
 
 
 @dataclass(frozen=True)
@@ -72,6 +160,93 @@ class KeyPackage(Struct):
     leaf_node: LeafNode
     extensions: Annotated[tuple[Extension, ...], Vector(Extension)]
     signature: Annotated[bytes, Opaque]
+
+    @classmethod
+    def generate(
+        cls,
+        suite: Suite | int,
+        signature_priv: bytes,
+        credential: Credential,
+        *,
+        capabilities: Capabilities | None = None,
+        lifetime: int = DEFAULT_KEY_PACKAGE_LIFETIME,
+        now: int | None = None,
+        extensions: Sequence[Extension] = (),
+        leaf_extensions: Sequence[Extension] = (),
+        random: Callable[[int], bytes] | None = None,
+    ) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
+        """A fresh KeyPackage with a signed ``key_package`` leaf (RFC 9420 §10, §7.2), and the
+        private keys its owner keeps until a Welcome consumes it (§16.8).
+
+        The leaf's ``signature_key`` is ``suite.signature_public_key(signature_priv)``; the
+        leaf and then the KeyPackage are signed with ``signature_priv``. The result passes
+        :func:`validate_key_package` when the credential and the extensions allow it (an X.509
+        credential's end-entity certificate must hold the signature key, §5.3).
+
+        Args:
+            suite: the cipher suite, as a :class:`Suite` or its number (1 to 7).
+            signature_priv: the client's signature private key for ``suite``.
+            credential: the leaf's credential.
+            capabilities: the leaf's capabilities; by default version mls10, only ``suite``,
+                no extra extensions or proposals, and the basic and x509 credential types.
+            lifetime: seconds from ``not_before`` to ``not_after``.
+            now: the current time in seconds since the Unix epoch (default: the clock).
+                ``not_before`` is ``now - CLOCK_SKEW``, ``not_after`` is
+                ``not_before + lifetime``.
+            extensions: ``KeyPackage.extensions``.
+            leaf_extensions: ``LeafNode.extensions``.
+            random: for reproducible keys, a source of seeds: it is called with the KEM's
+                ``Nsk`` once for the ``init_key`` pair, then once for the ``encryption_key``
+                pair, each derived with DeriveKeyPair (RFC 9180 §7.1.3). ``None`` draws fresh
+                key pairs.
+
+        Returns:
+            The signed KeyPackage and its :class:`KeyPackagePrivateKeys`.
+
+        Raises:
+            UnsupportedError: ``suite`` is not one of the seven suites.
+            UsageError: a negative ``lifetime``, ``now`` before ``CLOCK_SKEW``, a signature
+                key not valid for ``suite``, or ``random`` giving the same seed twice.
+        """
+        own_suite = suite if isinstance(suite, Suite) else get_suite(suite)
+        start = (int(time.time()) if now is None else now) - CLOCK_SKEW
+        if lifetime < 0 or start < 0:
+            raise UsageError("KeyPackage lifetime must not be negative nor start before 1970")
+        if capabilities is None:
+            capabilities = Capabilities(
+                versions=(ProtocolVersion.MLS10,),
+                cipher_suites=(int(own_suite.id),),
+                extensions=(),
+                proposals=(),
+                credentials=(CredentialType.BASIC, CredentialType.X509),
+            )
+        init_priv, init_key = _hpke_key_pair(own_suite, random)
+        encryption_priv, encryption_key = _hpke_key_pair(own_suite, random)
+        # RFC 9420 §10.1: init_key and the leaf's encryption_key must differ
+        if init_key == encryption_key:
+            raise UsageError("random gave the same seed for init_key and encryption_key")
+        leaf = LeafNode(
+            encryption_key=encryption_key,
+            signature_key=own_suite.signature_public_key(signature_priv),
+            credential=credential,
+            capabilities=capabilities,
+            leaf_node_source=LeafNodeSource.KEY_PACKAGE,
+            lifetime=Lifetime(not_before=start, not_after=start + lifetime),
+            extensions=tuple(leaf_extensions),
+            signature=b"",
+        ).signed(own_suite, signature_priv)
+        package = cls(
+            version=ProtocolVersion.MLS10,
+            cipher_suite=int(own_suite.id),
+            init_key=init_key,
+            leaf_node=leaf,
+            extensions=tuple(extensions),
+            signature=b"",
+        ).signed(own_suite, signature_priv)
+        keys = KeyPackagePrivateKeys(
+            package.ref(own_suite), init_priv, encryption_priv, signature_priv
+        )
+        return package, keys
 
     def tbs(self) -> KeyPackageTBS:
         return KeyPackageTBS(
@@ -103,46 +278,12 @@ class KeyPackage(Struct):
         """The KeyPackageRef naming this KeyPackage (RFC 9420 §5.2)."""
         return make_key_package_ref(suite, self.encode())
 
-    @classmethod
-    def generate(
-        cls,
-        suite: Suite | int,
-        signature_priv: bytes,
-        credential: Credential,
-        *,
-        capabilities: Capabilities | None = None,
-        lifetime: int = DEFAULT_KEY_PACKAGE_LIFETIME,
-        now: int | None = None,
-        extensions: Sequence[Extension] = (),
-        leaf_extensions: Sequence[Extension] = (),
-        random: Callable[[int], bytes] | None = None,
-    ) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
-        """A fresh signed KeyPackage and its private keys (RFC 9420 §10).
 
-        Args:
-            suite: the cipher suite (a ``Suite`` or its id).
-            signature_priv: the key that signs the leaf and the KeyPackage.
-            credential: the leaf's credential.
-            capabilities: default :func:`default_capabilities` (basic and x509 credentials).
-            lifetime: seconds of validity from ``not_before``, which lies
-                :data:`CLOCK_SKEW` before ``now``.
-            extensions: the KeyPackage's extensions; ``leaf_extensions`` the leaf's.
-            random: a source of the HPKE key seeds (deterministic tests); default fresh keys.
-
-        Returns:
-            the KeyPackage, and the private keys to keep in a :class:`KeyPackageStore`.
-        """
-        return generate_key_package(
-            suite,
-            signature_priv,
-            credential,
-            capabilities=capabilities,
-            lifetime=lifetime,
-            now=now,
-            extensions=extensions,
-            leaf_extensions=leaf_extensions,
-            random=random,
-        )
+def _hpke_key_pair(suite: Suite, random: Callable[[int], bytes] | None) -> tuple[bytes, bytes]:
+    """A fresh HPKE key pair, or one derived from ``random(Nsk)`` (RFC 9180 §7.1.3)."""
+    if random is None:
+        return suite.hpke.generate_key_pair()
+    return suite.hpke.derive_key_pair(random(suite.hpke.kem.n_sk))
 
 
 def validate_key_package(
@@ -226,137 +367,3 @@ def validate_key_package(
         raise VerificationError(
             "§10/key-package-signature", "KeyPackage signature invalid"
         ) from exc
-
-
-# --------------------------------------------------------------------------------------------
-# Generating KeyPackages and keeping their private keys (RFC 9420 §10, §16.8)
-
-
-@dataclass(frozen=True)
-class KeyPackagePrivateKeys:
-    """The private halves a KeyPackage's owner keeps until a Welcome consumes it (RFC 9420 §10,
-    §16.8). No ``==`` over secrets and no secret in the ``repr``.
-
-    Attributes:
-        ref: the KeyPackageRef naming the KeyPackage.
-        init_priv: the HPKE private key of ``init_key`` (opens the Welcome's GroupSecrets).
-        encryption_priv: the HPKE private key of the leaf's ``encryption_key``.
-        signature_priv: the leaf's signature key.
-    """
-
-    ref: bytes
-    init_priv: bytes = field(repr=False, compare=False)
-    encryption_priv: bytes = field(repr=False, compare=False)
-    signature_priv: bytes = field(repr=False, compare=False)
-
-    def to_bytes(self) -> bytes:
-        """A versioned serialization (secrets included: store it like a key)."""
-        w = Writer()
-        w.uint(_PRIVATE_KEYS_FORMAT, 1)
-        for value in (self.ref, self.init_priv, self.encryption_priv, self.signature_priv):
-            w.opaque(value)
-        return w.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> KeyPackagePrivateKeys:
-        """The inverse of :meth:`to_bytes`.
-
-        Raises:
-            DecodeError: not a serialization this version wrote.
-        """
-        r: Reader = reader_for(data)
-        version = r.uint(1)
-        if version != _PRIVATE_KEYS_FORMAT:
-            raise DecodeError(f"KeyPackage private keys format {version}")
-        keys = cls(r.opaque(), r.opaque(), r.opaque(), r.opaque())
-        r.expect_end("KeyPackage private keys")
-        return keys
-
-
-class KeyPackageStore(Protocol):
-    """Where a client keeps :class:`KeyPackagePrivateKeys` until a Welcome consumes them; the
-    application persists it (RFC 9420 §16.8: delete them once used, KP-08)."""
-
-    def put(self, keys: KeyPackagePrivateKeys) -> None: ...
-
-    def get(self, ref: bytes) -> KeyPackagePrivateKeys | None: ...
-
-    def delete(self, ref: bytes) -> None: ...
-
-
-class InMemoryKeyPackageStore:
-    """A :class:`KeyPackageStore` in a dict (lost with the process)."""
-
-    def __init__(self) -> None:
-        self._keys: dict[bytes, KeyPackagePrivateKeys] = {}
-
-    def __repr__(self) -> str:
-        return f"InMemoryKeyPackageStore({len(self._keys)} KeyPackages)"
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def put(self, keys: KeyPackagePrivateKeys) -> None:
-        self._keys[keys.ref] = keys
-
-    def get(self, ref: bytes) -> KeyPackagePrivateKeys | None:
-        return self._keys.get(ref)
-
-    def delete(self, ref: bytes) -> None:
-        self._keys.pop(ref, None)
-
-
-def default_capabilities(suite: Suite) -> Capabilities:
-    """What :meth:`KeyPackage.generate` advertises: mls10, the KeyPackage's suite, basic and
-    x509 credentials (RFC 9420 §7.2; default extension and proposal types are implied)."""
-    return Capabilities(
-        versions=(int(ProtocolVersion.MLS10),),
-        cipher_suites=(int(suite.id),),
-        extensions=(),
-        proposals=(),
-        credentials=(int(CredentialType.BASIC), int(CredentialType.X509)),
-    )
-
-
-def generate_key_package(
-    suite: Suite | int,
-    signature_priv: bytes,
-    credential: Credential,
-    *,
-    capabilities: Capabilities | None = None,
-    lifetime: int = DEFAULT_KEY_PACKAGE_LIFETIME,
-    now: int | None = None,
-    extensions: Sequence[Extension] = (),
-    leaf_extensions: Sequence[Extension] = (),
-    random: Callable[[int], bytes] | None = None,
-) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
-    """A fresh signed KeyPackage and its private keys (RFC 9420 §10); see
-    :meth:`KeyPackage.generate`."""
-    if not isinstance(suite, Suite):
-        suite = get_suite(suite)
-    if random is None:
-        init_priv, init_key = suite.hpke.generate_key_pair()
-        encryption_priv, encryption_key = suite.hpke.generate_key_pair()
-    else:
-        init_priv, init_key = suite.hpke.derive_key_pair(random(suite.hash_length))
-        encryption_priv, encryption_key = suite.hpke.derive_key_pair(random(suite.hash_length))
-    start = (int(time.time()) if now is None else now) - CLOCK_SKEW
-    leaf = LeafNode(
-        encryption_key=encryption_key,
-        signature_key=suite.signature_public_key(signature_priv),
-        credential=credential,
-        capabilities=default_capabilities(suite) if capabilities is None else capabilities,
-        leaf_node_source=LeafNodeSource.KEY_PACKAGE,
-        lifetime=Lifetime(not_before=start, not_after=start + lifetime),
-        extensions=tuple(leaf_extensions),
-        signature=b"",
-    ).signed(suite, signature_priv)
-    kp = KeyPackage(
-        version=ProtocolVersion.MLS10,
-        cipher_suite=int(suite.id),
-        init_key=init_key,
-        leaf_node=leaf,
-        extensions=tuple(extensions),
-        signature=b"",
-    ).signed(suite, signature_priv)
-    return kp, KeyPackagePrivateKeys(kp.ref(suite), init_priv, encryption_priv, signature_priv)

@@ -16,6 +16,7 @@ from mls.credentials import Credential, CredentialType
 from mls.crypto.ciphersuite import Suite, get_suite
 from mls.extensions import Extension
 from mls.group_context import GroupContext, ProtocolVersion
+from mls.key_package import CLOCK_SKEW, KeyPackage, KeyPackagePrivateKeys
 from mls.leaf_node import Capabilities, LeafNode, LeafNodeSource, Lifetime
 from mls.ratchet_tree import Node, ParentNode, RatchetTree
 from mls.tree_math import LeafIndex, NodeIndex
@@ -29,7 +30,7 @@ from mls.treekem import (
 
 GROUP_ID = b"tree-test-group"
 NOW = 1_800_000_000
-LIFETIME = Lifetime(NOW - 3600, NOW + 30 * 24 * 3600)
+LIFETIME = Lifetime(NOW - CLOCK_SKEW, NOW + 30 * 24 * 3600)
 
 
 def deterministic_random(seed: bytes) -> Callable[[int], bytes]:
@@ -60,19 +61,47 @@ def capabilities(
 
 @dataclass
 class Identity:
-    """A client's long-term signature key and the HPKE key of its next leaf."""
+    """A client's long-term signature key and the HPKE key of its next leaf, which
+    :meth:`KeyPackage.generate` derives from ``seed``."""
 
     name: bytes
     signature_priv: bytes = field(repr=False)
     signature_pub: bytes
+    seed: bytes = field(repr=False)
     encryption_priv: bytes = field(repr=False)
     encryption_pub: bytes
 
 
+def _generate(
+    suite: Suite,
+    ident_name: bytes,
+    signature_priv: bytes,
+    seed: bytes,
+    *,
+    caps: Capabilities | None = None,
+    lifetime: Lifetime = LIFETIME,
+    extensions: tuple[Extension, ...] = (),
+    credential: Credential | None = None,
+) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
+    return KeyPackage.generate(
+        suite,
+        signature_priv,
+        Credential.basic(ident_name) if credential is None else credential,
+        capabilities=capabilities() if caps is None else caps,
+        now=lifetime.not_before + CLOCK_SKEW,
+        lifetime=lifetime.not_after - lifetime.not_before,
+        leaf_extensions=extensions,
+        random=deterministic_random(seed),
+    )
+
+
 def make_identity(suite: Suite, name: bytes, rand: Callable[[int], bytes]) -> Identity:
     sig_priv, sig_pub = suite.generate_signature_key_pair()
-    enc_priv, enc_pub = suite.hpke.derive_key_pair(rand(suite.hash_length))
-    return Identity(name, sig_priv, sig_pub, enc_priv, enc_pub)
+    seed = rand(suite.hash_length)
+    package, private = _generate(suite, name, sig_priv, seed)
+    return Identity(
+        name, sig_priv, sig_pub, seed, private.encryption_priv, package.leaf_node.encryption_key
+    )
 
 
 def key_package_leaf(
@@ -84,18 +113,24 @@ def key_package_leaf(
     extensions: tuple[Extension, ...] = (),
     credential: Credential | None = None,
 ) -> LeafNode:
-    """A signed ``key_package`` leaf for ``ident``."""
-    leaf = LeafNode(
-        encryption_key=ident.encryption_pub,
-        signature_key=ident.signature_pub,
-        credential=Credential.basic(ident.name) if credential is None else credential,
-        capabilities=capabilities() if caps is None else caps,
-        leaf_node_source=LeafNodeSource.KEY_PACKAGE,
+    """The signed ``key_package`` leaf :meth:`KeyPackage.generate` makes for ``ident``. A test
+    that replaced ``ident.encryption_pub`` (to reuse another member's key) gets a leaf carrying
+    that key, signed again: a deliberately broken leaf."""
+    package, _ = _generate(
+        suite,
+        ident.name,
+        ident.signature_priv,
+        ident.seed,
+        caps=caps,
         lifetime=lifetime,
         extensions=extensions,
-        signature=b"",
+        credential=credential,
     )
-    return leaf.signed(suite, ident.signature_priv)
+    leaf = package.leaf_node
+    if leaf.encryption_key != ident.encryption_pub:
+        leaf = dataclasses.replace(leaf, encryption_key=ident.encryption_pub)
+        leaf = leaf.signed(suite, ident.signature_priv)
+    return leaf
 
 
 def resign(

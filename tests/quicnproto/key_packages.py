@@ -9,6 +9,7 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from mls.key_package import CLOCK_SKEW
 from quicnproto.client.keys import new_key_package
 
 
@@ -21,12 +22,12 @@ def make_key_package(
     name: bytes = b"tester",
 ) -> bytes:
     """A signed KeyPackage for ``identity`` as an encoded MLSMessage, valid from
-    ``not_before`` (default: a minute ago) to ``not_after`` (default: a day from now)."""
+    ``not_before`` (default: ``CLOCK_SKEW`` ago) to ``not_after`` (default: a day from now)."""
     now = int(time.time())
-    start = now - 60 if not_before is None else not_before
+    start = now - CLOCK_SKEW if not_before is None else not_before
     end = now + 86400 if not_after is None else not_after
-    # new_key_package backdates the start by a minute; undo that here.
+    # new_key_package starts the lifetime CLOCK_SKEW before its ``now``.
     message, _ = new_key_package(
-        identity, name, suite_id=suite_id, now=start + 60, lifetime=end - start - 60
+        identity, name, suite_id=suite_id, now=start + CLOCK_SKEW, lifetime=end - start
     )
     return message

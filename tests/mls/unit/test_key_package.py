@@ -2,21 +2,37 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mls.credentials import Credential, CredentialType
+from mls.crypto.ciphersuite import Suite, get_suite
 from mls.crypto.labels import make_key_package_ref, ref_hash, verify_with_label
-from mls.errors import DecodeError, ValidationError, VerificationError
+from mls.errors import DecodeError, UsageError, ValidationError, VerificationError
 from mls.extensions import ApplicationId, Extension, ExtensionType, make_extension
 from mls.framing import MLSMessage, WireFormat
-from mls.key_package import KeyPackage, validate_key_package
-from mls.leaf_node import LeafNode, LeafNodeSource, Lifetime
+from mls.group_context import ProtocolVersion
+from mls.key_package import (
+    CLOCK_SKEW,
+    DEFAULT_KEY_PACKAGE_LIFETIME,
+    InMemoryKeyPackageStore,
+    KeyPackage,
+    KeyPackagePrivateKeys,
+    KeyPackageStore,
+    validate_key_package,
+)
+from mls.leaf_node import Capabilities, LeafNode, LeafNodeSource, Lifetime
 
+from .._tree_helpers import deterministic_random
 from ._build import LIFETIME, NOW, capabilities, key_package, keys, leaf_node
 
 K = keys()
@@ -284,8 +300,18 @@ def test_ln07_reversed_lifetime_is_rejected() -> None:
     assert exc.value.rule == "§7.2/max-lifetime"
 
 
-def _certificate(public_key: ed25519.Ed25519PublicKey) -> bytes:
-    issuer_key = ed25519.Ed25519PrivateKey.generate()
+_CertificateKey = ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _certificate(
+    public_key: ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | ec.EllipticCurvePublicKey,
+    issuer_key: _CertificateKey | None = None,
+    algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
+) -> bytes:
+    """A DER certificate for ``public_key``, signed by ``issuer_key`` (default: a fresh
+    Ed25519 key) with ``algorithm`` (``None`` for EdDSA)."""
+    if issuer_key is None:
+        issuer_key = ed25519.Ed25519PrivateKey.generate()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
     start = datetime.datetime(2023, 1, 1, tzinfo=datetime.UTC)
     cert = (
@@ -296,9 +322,32 @@ def _certificate(public_key: ed25519.Ed25519PublicKey) -> bytes:
         .serial_number(1)
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(days=365))
-        .sign(issuer_key, None)
+        .sign(issuer_key, algorithm)
     )
     return cert.public_bytes(Encoding.DER)
+
+
+_ECDSA: dict[str, tuple[ec.EllipticCurve, hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "ecdsa_secp256r1_sha256": (ec.SECP256R1(), hashes.SHA256()),
+    "ecdsa_secp384r1_sha384": (ec.SECP384R1(), hashes.SHA384()),
+    "ecdsa_secp521r1_sha512": (ec.SECP521R1(), hashes.SHA512()),
+}
+
+
+def _self_signed(suite: Suite, signature_priv: bytes) -> bytes:
+    """A self-signed certificate whose SubjectPublicKeyInfo is the suite signature key of
+    ``signature_priv`` (every suite's scheme has an X.509 form)."""
+    scheme = suite.signature_scheme.name
+    key: _CertificateKey
+    if scheme == "ed25519":
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(signature_priv)
+        return _certificate(key.public_key(), key)
+    if scheme == "ed448":
+        key = ed448.Ed448PrivateKey.from_private_bytes(signature_priv)
+        return _certificate(key.public_key(), key)
+    curve, algorithm = _ECDSA[scheme]
+    key = ec.derive_private_key(int.from_bytes(signature_priv, "big"), curve)
+    return _certificate(key.public_key(), key, algorithm)
 
 
 def _x509_leaf(cert: bytes) -> LeafNode:
@@ -343,3 +392,244 @@ def test_kp01_key_package_of_another_version_is_rejected() -> None:
     assert info.value.rule == "§10/version"
     with pytest.raises(DecodeError):
         KeyPackage.decode(b"\x00\x02" + kp.encode()[2:])
+
+
+# ============================================================================================
+# KeyPackage.generate (RFC 9420 §10, §7.2) and the private keys it returns (§16.8)
+
+ALL_SUITES = [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("kind", ["basic", "x509"])
+@pytest.mark.parametrize("suite_id", ALL_SUITES)
+def test_generate_passes_validation_in_every_suite(suite_id: int, kind: str) -> None:
+    suite = get_suite(suite_id)
+    signature_priv, signature_pub = suite.generate_signature_key_pair()
+    if kind == "basic":
+        credential = Credential.basic(b"alice")
+    else:
+        credential = Credential.x509((_self_signed(suite, signature_priv),))
+    kp, private = KeyPackage.generate(suite, signature_priv, credential, now=NOW)
+    validate_key_package(kp, suite=suite, now=NOW, max_lifetime=DEFAULT_KEY_PACKAGE_LIFETIME)
+    assert kp.cipher_suite == suite_id and kp.leaf_node.credential == credential
+    assert kp.leaf_node.signature_key == signature_pub
+    # The private halves belong to the published keys, and the ref names the KeyPackage.
+    assert private.ref == kp.ref(suite)
+    assert suite.hpke.public_key(private.init_priv) == kp.init_key
+    assert suite.hpke.public_key(private.encryption_priv) == kp.leaf_node.encryption_key
+    assert private.signature_priv == signature_priv
+    assert MLSMessage.decode(MLSMessage.of(kp).encode()).key_package == kp
+
+
+def test_generate_defaults_list_basic_and_x509_and_start_an_hour_ago_for_90_days() -> None:
+    assert CLOCK_SKEW == 3600 and DEFAULT_KEY_PACKAGE_LIFETIME == 90 * 24 * 3600
+    kp, _ = KeyPackage.generate(3, K.signature_priv, Credential.basic(b"alice"), now=NOW)
+    leaf = kp.leaf_node
+    assert leaf.capabilities == Capabilities(
+        versions=(ProtocolVersion.MLS10,),
+        cipher_suites=(3,),
+        extensions=(),
+        proposals=(),
+        credentials=(CredentialType.BASIC, CredentialType.X509),
+    )
+    assert leaf.lifetime == Lifetime(NOW - 3600, NOW - 3600 + 90 * 24 * 3600)
+    assert leaf.leaf_node_source == LeafNodeSource.KEY_PACKAGE
+    assert kp.extensions == () and leaf.extensions == ()
+
+
+def test_generate_without_now_reads_the_clock() -> None:
+    before = int(time.time())
+    kp, _ = KeyPackage.generate(K.suite, K.signature_priv, Credential.basic(b"alice"))
+    after = int(time.time())
+    lifetime = kp.leaf_node.lifetime
+    assert lifetime is not None
+    assert before - CLOCK_SKEW <= lifetime.not_before <= after - CLOCK_SKEW
+    assert lifetime.not_after - lifetime.not_before == DEFAULT_KEY_PACKAGE_LIFETIME
+
+
+def test_generate_passes_capabilities_lifetime_and_both_extension_lists() -> None:
+    caps = capabilities(extensions=(0xF0F0,))
+    app_id = make_extension(ExtensionType.APPLICATION_ID, ApplicationId(b"alice-phone"))
+    kp, _ = KeyPackage.generate(
+        K.suite,
+        K.signature_priv,
+        Credential.basic(b"alice"),
+        capabilities=caps,
+        lifetime=7200,
+        now=NOW,
+        extensions=[Extension(0x0A0A, b"grease")],
+        leaf_extensions=[app_id, Extension(0xF0F0, b"")],
+    )
+    validate_key_package(kp, now=NOW, max_lifetime=7200)
+    assert kp.extensions == (Extension(0x0A0A, b"grease"),)
+    assert kp.leaf_node.extensions == (app_id, Extension(0xF0F0, b""))
+    assert kp.leaf_node.capabilities == caps
+    assert kp.leaf_node.lifetime == Lifetime(NOW - CLOCK_SKEW, NOW - CLOCK_SKEW + 7200)
+
+
+@pytest.mark.parametrize("suite_id", ALL_SUITES)
+def test_generate_with_random_is_deterministic(suite_id: int) -> None:
+    suite = get_suite(suite_id)
+    signature_priv, _ = suite.generate_signature_key_pair()
+    asked: list[int] = []
+    draw = deterministic_random(b"seed")
+
+    def recording(n: int) -> bytes:
+        asked.append(n)
+        return draw(n)
+
+    def generate(random: Callable[[int], bytes]) -> tuple[KeyPackage, KeyPackagePrivateKeys]:
+        return KeyPackage.generate(
+            suite,
+            signature_priv,
+            Credential.basic(b"alice"),
+            now=NOW,
+            random=random,
+        )
+
+    first, first_keys = generate(recording)
+    again, again_keys = generate(deterministic_random(b"seed"))
+    other, other_keys = generate(deterministic_random(b"other"))
+    # One seed of Nsk bytes for the init key pair, then one for the encryption key pair.
+    assert asked == [suite.hpke.kem.n_sk] * 2
+    seeds = deterministic_random(b"seed")
+    assert first.init_key == suite.hpke.derive_key_pair(seeds(suite.hpke.kem.n_sk))[1]
+    assert (
+        first.leaf_node.encryption_key == suite.hpke.derive_key_pair(seeds(suite.hpke.kem.n_sk))[1]
+    )
+    assert (again.init_key, again.leaf_node.encryption_key) == (
+        first.init_key,
+        first.leaf_node.encryption_key,
+    )
+    assert (again_keys.init_priv, again_keys.encryption_priv) == (
+        first_keys.init_priv,
+        first_keys.encryption_priv,
+    )
+    if suite.signature_scheme.name in ("ed25519", "ed448"):
+        # EdDSA signatures are deterministic too, so the whole KeyPackage repeats.
+        assert again == first and again_keys == first_keys
+    assert other.init_key != first.init_key
+    assert other_keys.encryption_priv != first_keys.encryption_priv
+
+
+def test_generate_without_random_draws_fresh_keys() -> None:
+    a, _ = KeyPackage.generate(K.suite, K.signature_priv, Credential.basic(b"a"), now=NOW)
+    b, _ = KeyPackage.generate(K.suite, K.signature_priv, Credential.basic(b"a"), now=NOW)
+    assert a.init_key != b.init_key
+    assert a.leaf_node.encryption_key != b.leaf_node.encryption_key
+
+
+def test_generate_with_random_repeating_a_seed_is_a_usage_error() -> None:
+    # RFC 9420 §10.1: init_key and encryption_key must differ.
+    with pytest.raises(UsageError):
+        KeyPackage.generate(
+            K.suite, K.signature_priv, Credential.basic(b"a"), random=lambda n: b"\x07" * n
+        )
+
+
+@pytest.mark.parametrize(("lifetime", "now"), [(-1, NOW), (60, CLOCK_SKEW - 1)])
+def test_generate_with_negative_lifetime_or_start_is_a_usage_error(lifetime: int, now: int) -> None:
+    with pytest.raises(UsageError):
+        KeyPackage.generate(
+            K.suite, K.signature_priv, Credential.basic(b"a"), lifetime=lifetime, now=now
+        )
+
+
+def _private_keys() -> KeyPackagePrivateKeys:
+    _, private = KeyPackage.generate(
+        K.suite, K.signature_priv, Credential.basic(b"alice"), random=deterministic_random(b"p")
+    )
+    return private
+
+
+def _secret_texts(private: KeyPackagePrivateKeys) -> list[str]:
+    secrets = (private.init_priv, private.encryption_priv, private.signature_priv)
+    return [form for s in secrets for form in (s.hex(), repr(s), str(list(s)))]
+
+
+def test_private_keys_roundtrip_through_bytes() -> None:
+    private = _private_keys()
+    encoded = private.to_bytes()
+    assert encoded[0] == 1  # the format version
+    assert KeyPackagePrivateKeys.from_bytes(encoded) == private
+
+
+def test_private_keys_repr_shows_no_secret() -> None:
+    private = _private_keys()
+    text = repr(private)
+    assert private.ref.hex() in text or repr(private.ref) in text
+    for secret in _secret_texts(private):
+        assert secret not in text
+    assert "_priv" not in text
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:-1],
+        lambda b: b + b"\x00",
+        lambda b: b"\x02" + b[1:],
+        lambda b: b"",
+        lambda b: b"\x01\x00\x00\x00\x00",
+    ],
+    ids=["truncated", "trailing", "other-version", "empty", "empty-fields"],
+)
+def test_private_keys_from_malformed_bytes_is_a_decode_error(
+    mutate: Callable[[bytes], bytes],
+) -> None:
+    encoded = _private_keys().to_bytes()
+    with pytest.raises(DecodeError):
+        KeyPackagePrivateKeys.from_bytes(mutate(encoded))
+
+
+def test_private_keys_from_every_truncation_is_a_decode_error() -> None:
+    encoded = _private_keys().to_bytes()
+    for cut in range(len(encoded)):
+        with pytest.raises(DecodeError):
+            KeyPackagePrivateKeys.from_bytes(encoded[:cut])
+
+
+def _parses_or_decode_error(data: bytes) -> None:
+    try:
+        private = KeyPackagePrivateKeys.from_bytes(data)
+    except DecodeError:
+        return
+    assert private.to_bytes() == data
+
+
+@given(st.binary(max_size=300))
+def test_private_keys_from_arbitrary_bytes_raises_only_decode_error(data: bytes) -> None:
+    _parses_or_decode_error(data)
+
+
+@given(st.data())
+def test_private_keys_from_mutated_bytes_raises_only_decode_error(data: st.DataObject) -> None:
+    encoded = bytearray(_private_keys().to_bytes())
+    position = data.draw(st.integers(0, len(encoded) - 1))
+    encoded[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(encoded)))
+    _parses_or_decode_error(bytes(encoded[:cut]) + data.draw(st.binary(max_size=4)))
+
+
+def test_store_puts_gets_and_deletes_by_ref() -> None:
+    store: KeyPackageStore = InMemoryKeyPackageStore()
+    first = _private_keys()
+    _, second = KeyPackage.generate(K.suite, K.signature_priv, Credential.basic(b"b"))
+    assert store.get(first.ref) is None
+    store.put(first)
+    store.put(second)
+    assert store.get(first.ref) == first and store.get(second.ref) == second
+    store.delete(first.ref)
+    assert store.get(first.ref) is None and store.get(second.ref) == second
+    store.delete(first.ref)  # deleting what is gone is not an error
+    assert store.get(second.ref) == second
+
+
+def test_store_repr_shows_no_secret() -> None:
+    store = InMemoryKeyPackageStore()
+    private = _private_keys()
+    store.put(private)
+    assert len(store) == 1
+    text = repr(store)
+    for secret in _secret_texts(private):
+        assert secret not in text

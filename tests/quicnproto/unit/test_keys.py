@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mls.crypto.ciphersuite import get_suite
 from mls.crypto.labels import make_key_package_ref
 from mls.framing import MLSMessage
-from mls.key_package import KeyPackage, validate_key_package
+from mls.key_package import CLOCK_SKEW, KeyPackage, validate_key_package
 from quicnproto.client.connection import identity_key_of
 from quicnproto.client.keys import new_key_package
 
@@ -22,7 +22,7 @@ def test_new_key_package_is_valid_and_bound_to_the_identity(suite_id: int) -> No
     assert package.cipher_suite == suite_id
     assert package.leaf_node.signature_key == identity_key_of(identity)
     assert package.leaf_node.lifetime is not None
-    assert package.leaf_node.lifetime.not_before == 1_000_000 - 60
+    assert package.leaf_node.lifetime.not_before == 1_000_000 - CLOCK_SKEW
     # The reference is the RFC 9420 §5.2 KeyPackageRef of the KeyPackage itself.
     assert secrets.ref == make_key_package_ref(suite, package.encode())
     # The private halves belong to the published public keys.
