@@ -213,13 +213,7 @@ class KeyPackage(Struct):
         if lifetime < 0 or start < 0:
             raise UsageError("KeyPackage lifetime must not be negative nor start before 1970")
         if capabilities is None:
-            capabilities = Capabilities(
-                versions=(ProtocolVersion.MLS10,),
-                cipher_suites=(int(own_suite.id),),
-                extensions=(),
-                proposals=(),
-                credentials=(CredentialType.BASIC, CredentialType.X509),
-            )
+            capabilities = default_capabilities(own_suite)
         init_priv, init_key = _hpke_key_pair(own_suite, random)
         encryption_priv, encryption_key = _hpke_key_pair(own_suite, random)
         # RFC 9420 §10.1: init_key and the leaf's encryption_key must differ
@@ -277,6 +271,19 @@ class KeyPackage(Struct):
     def ref(self, suite: Suite) -> bytes:
         """The KeyPackageRef naming this KeyPackage (RFC 9420 §5.2)."""
         return make_key_package_ref(suite, self.encode())
+
+
+def default_capabilities(suite: Suite) -> Capabilities:
+    """What :meth:`KeyPackage.generate` advertises by default: mls10, the KeyPackage's suite,
+    basic and x509 credentials (RFC 9420 §7.2; default extension and proposal types are
+    implied, so they are not listed)."""
+    return Capabilities(
+        versions=(ProtocolVersion.MLS10,),
+        cipher_suites=(int(suite.id),),
+        extensions=(),
+        proposals=(),
+        credentials=(CredentialType.BASIC, CredentialType.X509),
+    )
 
 
 def _hpke_key_pair(suite: Suite, random: Callable[[int], bytes] | None) -> tuple[bytes, bytes]:
