@@ -207,6 +207,7 @@ class ClientState:
         try:
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA secure_delete=ON")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.strip().split(";"):
@@ -279,8 +280,9 @@ class ClientState:
                 check = "unreadable"
             if check != "ok":
                 raise ClientStateError(f"{path} is corrupt", reason="corrupt")
-            with _private_umask():
-                conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA synchronous=FULL")
+            # replaced secrets (old epochs, consumed KeyPackage keys) are zeroed in the file
+            conn.execute("PRAGMA secure_delete=ON")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             key = None
             if "salt" in meta:
