@@ -100,3 +100,42 @@ async def test_a_welcome_for_an_unknown_key_package_is_refused(tmp_path: Path) -
                 ),
             )
         assert err.value.code.name == "INVALID"
+
+
+async def test_a_welcome_whose_commit_lost_is_never_delivered(tmp_path: Path) -> None:
+    from quicnproto.errors import ConflictError
+
+    async with running_node(tmp_path / "node") as node:
+        alice, bob, carol = (Person(tmp_path, n) for n in ("alice", "bob", "carol"))
+        for p in (alice, bob, carol):
+            await _with(node, p, lambda c, p=p: p.agent.upload_key_packages(c, 2))
+        alice.agent.create_group(b"g")
+        await _with(node, alice, lambda c: alice.agent.invite(c, b"g", [bob.key]))
+        await _with(node, bob, lambda c: bob.agent.receive(c))
+        # bob's update wins epoch 1; alice, not yet aware, commits an Add of carol at epoch 1
+        await _with(node, bob, lambda c: bob.agent.update(c, b"g"))
+
+        async def losing_invite(c):  # type: ignore[no-untyped-def]
+            from mls.framing import MLSMessage
+            from mls.group.group import add_proposal
+
+            fetched = await c.fetch_key_package(carol.key)
+            group = alice.agent.load(b"g")
+            created = group.commit([add_proposal(fetched.package)])
+            welcome = MLSMessage.of(created.welcome).encode()  # type: ignore[arg-type]
+            return await c.enqueue_commit(
+                [bob.key], created.message.encode(), b"lost", group_id=b"g", epoch=1,
+                welcome=welcome,
+            )
+
+        with pytest.raises(ConflictError):
+            await _with(node, alice, losing_invite)
+        carol_queue = await _with(node, carol, lambda c: c.count_queue(carol.key))
+        assert carol_queue == 0
+        # alice catches up and invites again: carol gets exactly one Welcome and joins
+        await _with(node, alice, lambda c: alice.agent.invite(c, b"g", [carol.key]))
+        got = await _with(node, carol, lambda c: carol.agent.receive(c))
+        assert [r.kind for r in got] == ["joined"]
+        await _with(node, bob, lambda c: bob.agent.receive(c))
+        groups = [p.agent.load(b"g") for p in (alice, bob, carol)]
+        assert len({g.epoch_authenticator for g in groups}) == 1
