@@ -103,3 +103,39 @@ def test_node_benchmark_sans_io_floor(node_benchmark: dict[str, Any]) -> None:
     # stream-credit updates.
     assert 1.0 <= sans_io["datagrams_per_request"] < 1.1
     assert 1.0 <= sans_io["datagrams_per_answer"] < 1.1
+
+
+def test_mls_ops_benchmark_prints_every_figure_the_issue_names() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "mls_ops.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["cipher_suite"] == 1
+    for section in ("app_msgs_per_s", "build_s", "state_bytes", "join_s"):
+        assert result[section], section
+        _positive(result[section], *result[section])
+    for run in result["update_ms"].values():
+        _positive(run, "create_ms", "process_ms", "filtered_direct_path_length", "members")
+    # the committer is the member whose filtered direct path is longest in the tree
+    assert any(k.endswith("_full_tree") for k in result["update_ms"])
+
+
+def test_cli_benchmark_prints_its_figures() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cli.py"), "--runs", "1", "--messages", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    _positive(result, "startup_s", "send_s", "recv_s", "recv_follow_msgs_per_s")
+    assert result["recv_follow_messages"] == 5
