@@ -525,6 +525,9 @@ class Agent:
                         await self._commit_pending(client, result.group_id)
         if cursor > acked:
             await client.ack(self.identity_key, cursor)
+        if any(r.kind == "joined" for r in applied):
+            # a Welcome consumed one of our KeyPackages: keep a supply on the node
+            await self.replenish(client)
         return applied
 
     async def _commit_pending(self, client: NodeClient, group_id: bytes) -> None:

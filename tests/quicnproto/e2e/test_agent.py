@@ -139,3 +139,19 @@ async def test_a_welcome_whose_commit_lost_is_never_delivered(tmp_path: Path) ->
         await _with(node, bob, lambda c: bob.agent.receive(c))
         groups = [p.agent.load(b"g") for p in (alice, bob, carol)]
         assert len({g.epoch_authenticator for g in groups}) == 1
+
+
+async def test_key_packages_are_replenished_when_they_run_low(tmp_path: Path) -> None:
+    from quicnproto.client.agent import KEY_PACKAGE_BATCH
+
+    async with running_node(tmp_path / "node") as node:
+        alice, bob = Person(tmp_path, "alice"), Person(tmp_path, "bob")
+        await _with(node, alice, lambda c: alice.agent.upload_key_packages(c, 1))
+        await _with(node, bob, lambda c: bob.agent.upload_key_packages(c, 1))
+        alice.agent.create_group(b"g")
+        await _with(node, alice, lambda c: alice.agent.invite(c, b"g", [bob.key]))
+        assert await _with(node, bob, lambda c: c.count_key_packages(bob.key)) == 0
+        await _with(node, bob, lambda c: bob.agent.receive(c))
+        assert await _with(node, bob, lambda c: c.count_key_packages(bob.key)) == KEY_PACKAGE_BATCH
+        # the new KeyPackages' keys are in bob's state, and the consumed one's are gone
+        assert bob.state.key_package_count() == KEY_PACKAGE_BATCH
