@@ -27,6 +27,7 @@ from quicnproto.errors import (
     RemoteError,
     StoreError,
     TransportError,
+    TransportReason,
 )
 
 app = typer.Typer(
@@ -160,7 +161,7 @@ def ping(
     try:
         version, ms = trio.run(main)
     except trio.TooSlowError:
-        raise _fail(TransportError(f"no answer from {host}:{port}")) from None
+        raise _fail(TransportError(f"no answer from {host}:{port}", TransportReason.TIMEOUT)) from None
     except QuicnprotoError as exc:
         raise _fail(exc) from None
     except OSError as exc:
