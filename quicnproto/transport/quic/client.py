@@ -155,17 +155,10 @@ async def open_quic_connection(
         verify_mode=ssl.CERT_REQUIRED,
         cadata=pinned.public_bytes(serialization.Encoding.PEM),
     )
-    sock, sockaddr = await endpoint.open_socket(host, port, passive=False)
+    sock, sockaddr = await endpoint.open_socket(host, port, server=False)
     body_error: BaseException | None = None
     handshake_error: TransportError | None = None
     with sock:
-        try:
-            # Connected, so ICMP errors are reported to us; bound to an ephemeral port.
-            sock.connect(sockaddr)
-        except OSError as exc:
-            raise TransportError(
-                f"cannot reach {host}:{port}: {exc.strerror}", TransportReason.UNREACHABLE
-            ) from exc
         udp = Endpoint(sock, on_refused=lambda: conn.peer_unreachable())
         quic = QuicConnection(configuration=configuration)
         conn = ClientConnection(

@@ -470,12 +470,6 @@ class Connection(StreamBook):
                 self.close(*self.shutdown_close)
                 self._terminate(self.close_error or closed_error())
 
-    def _close_for(self, reason: str, error_code: int, phrase: str) -> None:
-        log_event(
-            logging.INFO, "quic_connection_closing", logger=_log, conn=self.info.id, reason=reason
-        )
-        self.close(error_code, phrase)
-
     async def _watchdog(self) -> None:
         handshake_deadline = self.created_at + self.limits.handshake_timeout
         while not self.terminated.is_set():
@@ -489,14 +483,12 @@ class Connection(StreamBook):
             deadline = math.inf
             if not self.handshake_complete.is_set():
                 if now >= handshake_deadline:
-                    log_event(
-                        logging.INFO,
-                        "quic_connection_closing",
-                        logger=_log,
-                        conn=self.info.id,
-                        reason="handshake",
+                    self._close_for(
+                        "handshake",
+                        QuicErrorCode.CONNECTION_REFUSED,
+                        "handshake timeout",
+                        transport=True,
                     )
-                    self.close(QuicErrorCode.CONNECTION_REFUSED, "handshake timeout", transport=True)
                     self.close_error = TransportError(
                         "handshake timed out", TransportReason.HANDSHAKE_TIMEOUT
                     )

@@ -156,20 +156,39 @@ def _make_socket(family: int) -> socket.socket:
     return sock
 
 
-async def open_socket(host: str, port: int, *, passive: bool) -> tuple[socket.socket, NetworkAddress]:
-    """Resolve ``host:port`` and make a non-blocking UDP socket of its family (not yet bound
-    or connected; large buffers requested).
+async def open_socket(
+    host: str, port: int, *, server: bool
+) -> tuple[socket.socket, NetworkAddress]:
+    """Resolve ``host:port`` and return a non-blocking UDP socket (large buffers requested)
+    and the resolved address: bound to it for a server, connected to it for a client (so ICMP
+    errors are reported; bound to an ephemeral port).
 
     Raises:
-        TransportError: the address cannot be resolved (``reason`` ``RESOLVE_FAILED``).
+        TransportError: ``reason`` ``RESOLVE_FAILED``, ``BIND_FAILED`` (server) or
+            ``UNREACHABLE`` (client).
     """
     try:
         infos = await trio.socket.getaddrinfo(
-            host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE if passive else 0
+            host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE if server else 0
         )
     except OSError as exc:
         raise TransportError(f"cannot resolve {host!r}", TransportReason.RESOLVE_FAILED) from exc
     if not infos:
         raise TransportError(f"cannot resolve {host!r}", TransportReason.RESOLVE_FAILED)
     family, _, _, _, sockaddr = infos[0]
-    return _make_socket(int(family)), sockaddr
+    sock = _make_socket(int(family))
+    try:
+        if server:
+            sock.bind(sockaddr)
+        else:
+            sock.connect(sockaddr)
+    except OSError as exc:
+        sock.close()
+        if server:
+            raise TransportError(
+                f"cannot bind UDP {host}:{port}: {exc.strerror}", TransportReason.BIND_FAILED
+            ) from exc
+        raise TransportError(
+            f"cannot reach {host}:{port}: {exc.strerror}", TransportReason.UNREACHABLE
+        ) from exc
+    return sock, sockaddr

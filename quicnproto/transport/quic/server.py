@@ -38,7 +38,7 @@ from aioquic.quic.packet import (
 )
 from aioquic.quic.retry import QuicRetryTokenHandler
 
-from quicnproto.errors import ErrorCode, TransportError, TransportReason
+from quicnproto.errors import ErrorCode, TransportError
 from quicnproto.log import log_event
 from quicnproto.transport.quic import _aioquic, endpoint
 from quicnproto.transport.quic.connection import Connection
@@ -421,14 +421,8 @@ async def serve_quic(
         certificate=parse_certificate(certificate),
         private_key=parse_private_key(private_key),
     )
-    sock, sockaddr = await endpoint.open_socket(host, port, passive=True)
+    sock, _ = await endpoint.open_socket(host, port, server=True)
     with sock:
-        try:
-            sock.bind(sockaddr)
-        except OSError as exc:
-            raise TransportError(
-                f"cannot bind UDP {host}:{port}: {exc.strerror}", TransportReason.BIND_FAILED
-            ) from exc
         udp = Endpoint(sock)
         router = Router(configuration, limits=limits, send=udp.send, handler=handler, retry=retry)
         bound_port = int(sock.getsockname()[1])

@@ -121,10 +121,7 @@ class QuicStream:
             StreamResetError: the peer (or a limit) reset the stream.
             TransportError: the connection closed.
         """
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be at least 1")
-        if self._reading:
-            raise trio.BusyResourceError("another task is already reading from this stream")
+        self._check_can_read(max_bytes)
         self._reading = True
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -151,11 +148,14 @@ class QuicStream:
             StreamResetError: the peer (or a limit) reset the stream.
             TransportError: the connection closed.
         """
+        self._check_can_read(max_bytes)
+        return self._take(max_bytes)
+
+    def _check_can_read(self, max_bytes: int) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
         if self._reading:
             raise trio.BusyResourceError("another task is already reading from this stream")
-        return self._take(max_bytes)
 
     def _take(self, max_bytes: int) -> bytes | None:
         if self._recv_buffer:

@@ -54,8 +54,23 @@ class StreamBook:
         # stay few for honest peers; a peer that fragments it is disconnected.
         self._peer_finished = RangeSet()
 
-    def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str = "") -> None:
+    def close(
+        self, error_code: int = ErrorCode.NO_ERROR, reason: str = "", *, transport: bool = False
+    ) -> None:
         raise NotImplementedError
+
+    def _close_for(
+        self,
+        why: str,
+        error_code: int,
+        phrase: str,
+        *,
+        level: int = logging.INFO,
+        transport: bool = False,
+    ) -> None:
+        """Log ``quic_connection_closing`` with ``reason=why``, then close."""
+        log_event(level, "quic_connection_closing", logger=_log, conn=self.info.id, reason=why)
+        self.close(error_code, phrase, transport=transport)
 
     def transmit_soon(self) -> None:
         raise NotImplementedError
@@ -75,14 +90,9 @@ class StreamBook:
     def _finish_peer_index(self, index: int) -> None:
         self._peer_finished.add(index)
         if len(self._peer_finished) > MAX_FINISHED_RANGES and not self.closing:
-            log_event(
-                logging.WARNING,
-                "quic_connection_closing",
-                logger=_log,
-                conn=self.info.id,
-                reason="stream ids",
+            self._close_for(
+                "stream ids", ErrorCode.RATE_LIMITED, "stream ID fragmentation", level=logging.WARNING
             )
-            self.close(ErrorCode.RATE_LIMITED, "stream ID fragmentation")
 
     def _try_reset(self, stream_id: int, code: int) -> None:
         try:
