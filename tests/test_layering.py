@@ -4,6 +4,8 @@
 (``mls/__init__.py`` only re-exports; ``mls/vectors/`` is a tool on top of everything). ``mls``
 never imports I/O or the node. In ``quicnproto``, the transport knows nothing of node or
 client, the sans-I/O modules import no trio, and node and client do not import each other.
+Inside the ``transport.quic`` package, only ``_aioquic`` reaches aioquic's private state (by
+convention, not checked here), and the modules import each other without a cycle.
 """
 
 from __future__ import annotations
@@ -202,3 +204,38 @@ def test_store_imports_only_lower_store_modules_and_no_handlers(path: Path) -> N
         if module.startswith(prefix):
             target = module[len(prefix) :].split(".")[0]
             assert target in STORE_LAYERS[:rank], f"store.{path.stem} imports store.{target}"
+
+
+def _transport_quic_graph() -> dict[str, set[str]]:
+    """Imports between the modules of ``quicnproto.transport.quic`` (package ``__init__`` aside:
+    it only re-exports)."""
+    package = ROOT / "quicnproto" / "transport" / "quic"
+    names = {f"quicnproto.transport.quic.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        path = package / f"{name.rpartition('.')[2]}.py"
+        graph[name] = {m for m in _imports(path, "quicnproto") if m in names and m != name}
+    return graph
+
+
+def test_transport_quic_is_a_package_of_several_modules() -> None:
+    graph = _transport_quic_graph()
+    assert {"quicnproto.transport.quic._aioquic", "quicnproto.transport.quic.server"} <= set(graph)
+
+
+def test_transport_quic_has_no_import_cycle() -> None:
+    graph = _transport_quic_graph()
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name) :] + [name]
+            raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])

@@ -12,7 +12,7 @@ import typer
 
 from quicnproto import __version__
 from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
-from quicnproto.errors import QuicnprotoError, TransportError
+from quicnproto.errors import QuicnprotoError, TransportError, TransportReason
 
 from .app import app, fail, quiet_libraries
 
@@ -150,7 +150,7 @@ def ping(
     try:
         version, ms = trio.run(main)
     except trio.TooSlowError:
-        raise fail(TransportError(f"no answer from {host}:{port}")) from None
+        raise fail(TransportError(f"no answer from {host}:{port}", TransportReason.TIMEOUT)) from None
     except QuicnprotoError as exc:
         raise fail(exc) from None
     except OSError as exc:

@@ -35,6 +35,7 @@ from quicnproto.errors import (
     ProtocolError,
     RemoteError,
     TransportError,
+    TransportReason,
 )
 from quicnproto.transport.frames import read_frame, write_frame
 from quicnproto.transport.quic import QuicClient, TransportLimits, open_quic_connection
@@ -145,9 +146,13 @@ class NodeClient:
                     if stream.receive_nowait(1) is None:
                         await stream.receive_some(1)
         except trio.TooSlowError as exc:
-            raise TransportError("no answer from the node in time") from exc
+            raise TransportError(
+                "no answer from the node in time", TransportReason.TIMEOUT
+            ) from exc
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise TransportError("connection to the node failed") from exc
+            raise TransportError(
+                "connection to the node failed", TransportReason.CONNECTION_CLOSED
+            ) from exc
         answer_id, answer = decode_answer(answer_frame, nesting_limit=self.config.nesting_limit)
         if isinstance(answer, ErrorResponse):
             raise error_for(answer)

@@ -39,6 +39,7 @@ import trio
 from quicnproto import __version__
 from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode, ProtocolError, QuicnprotoError, StoreError
+from quicnproto.log import log_event
 from quicnproto.node.auth_service import AuthService, key_package_parses
 from quicnproto.node.delivery_service import DeliveryService
 from quicnproto.node.store import RequestRefused, SQLiteStore, open_sqlite_store
@@ -123,12 +124,6 @@ def configure_logging(*, json_lines: bool = False, level: str = "INFO", stream: 
         target.addHandler(handler)
         target.setLevel(name_level)
         target.propagate = False
-
-
-def log_event(level: int, event: str, **fields: Any) -> None:
-    """Log ``event`` with structured ``fields`` (callers pass no payloads or keys)."""
-    if logger.isEnabledFor(level):
-        logger.log(level, event, extra={"fields": fields})
 
 
 # --- the node ---------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""A Trio driver for aioquic's sans-I/O ``QuicConnection`` (server and client), no asyncio.
+
+::
+
+    endpoint.Endpoint         one UDP socket: batched recvfrom, non-blocking sendto
+        |  route(data, addr)
+        v
+    server.Router             by destination CID (kept in step with ConnectionIdIssued/
+        |                     Retired); a new Initial -> Retry, caps, or a new connection
+        v                     (the client routes everything to its one connection)
+    connection.Connection     receive_datagram(now=trio.current_time()), every event drained:
+        |                     stream data -> QuicStream buffers (streams.StreamBook), a new
+        |                     peer stream -> a handler task (server.ServerConnection);
+        |                     one timer task per connection sleeps until get_timer()
+        v
+    stream.QuicStream         receive_some / send_all for the application
+
+Modules: ``limits`` (:class:`TransportLimits`, constants), ``_aioquic`` (every touch of
+aioquic's private state), ``stream``, ``streams``, ``connection``, ``endpoint``, ``server``
+(:func:`serve_quic`), ``client`` (:func:`open_quic_connection`). Each module's docstring
+states what it guarantees, with the VALIDATION.md rule ids (SRV-Q-01..06).
+
+Errors raised to the application are :class:`~quicnproto.errors.TransportError` and its
+subclasses :class:`~quicnproto.errors.StreamResetError` and
+:class:`~quicnproto.errors.ConnectionClosedError` (both carry ``error_code``); every one
+carries a ``reason`` (:class:`~quicnproto.errors.TransportReason`). Logs go to
+``quicnproto.transport`` and never contain payloads or keys.
+"""
+
+from quicnproto.errors import ConnectionClosedError, StreamResetError, TransportError
+from quicnproto.transport.quic.client import QuicClient, open_quic_connection
+from quicnproto.transport.quic.endpoint import NetworkAddress
+from quicnproto.transport.quic.limits import SOCKET_BUFFER_SIZE, TransportLimits
+from quicnproto.transport.quic.server import serve_quic
+from quicnproto.transport.quic.stream import ConnectionInfo, QuicStream
+
+__all__ = [
+    "SOCKET_BUFFER_SIZE",
+    "ConnectionClosedError",
+    "ConnectionInfo",
+    "NetworkAddress",
+    "QuicClient",
+    "QuicStream",
+    "StreamResetError",
+    "TransportError",
+    "TransportLimits",
+    "open_quic_connection",
+    "serve_quic",
+]
