@@ -152,7 +152,7 @@ def test_quicnproto_layers(path: Path) -> None:
     if name.startswith("transport"):
         bad = [m for m in imported if m.startswith(("quicnproto.node", "quicnproto.client", "quicnproto.cli"))]
         assert not bad, f"transport module {name} imports {bad}"
-    if name in ("rpc", "wire"):
+    if name in ("rpc", "wire", "rpc_messages"):
         assert not [m for m in imported if m.split(".")[0] in ("trio", "aioquic")], f"{name} must stay sans-I/O"
     if name.startswith("node"):
         assert not [m for m in imported if m.startswith("quicnproto.client")], f"{name} imports the client"

@@ -4,248 +4,50 @@ Every command that talks to a node takes ``--server`` (alias ``--ds-server``),
 ``--server-cert`` and ``--state``; ``--passphrase`` (``QUICNPROTOCHAT_PASSPHRASE``) opens an
 encrypted state; ``--json`` prints one JSON object per line for scripts. Commands that name a
 group take ``--group-id``, optional when the state holds one group (``send --peer-key`` picks
-the group shared with that peer).
+the group shared with that peer). The shared plumbing is :mod:`.session`.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from quicnproto.config import DEFAULT_PORT
-from quicnproto.errors import ClientStateError, ConfigError, QuicnprotoError
+from quicnproto.errors import ClientStateError, ConfigError
 
-from .app import app, exit_code, quiet_libraries
+from .app import app, quiet_libraries
+from .session import (
+    DEFAULT_CERT,
+    DEFAULT_SERVER,
+    DEFAULT_STATE,
+    CertOpt,
+    GroupOpt,
+    JsonOpt,
+    Options,
+    PassOpt,
+    ServerOpt,
+    StateOpt,
+    TimeoutOpt,
+    emit,
+    errors,
+    fingerprint,
+    group_id_of,
+    open_state,
+    options,
+    parse_peer_key,
+    progress,
+    received_record,
+    run,
+    show_group,
+)
 
 if TYPE_CHECKING:
     from quicnproto.client.agent import Agent, Received
     from quicnproto.client.connection import NodeClient
-    from quicnproto.client.state import ClientState
-
-T = TypeVar("T")
-
-AGENT_EXIT = 9
-"""Exit code of an operation the agent refuses (unknown group or peer, no KeyPackage left)."""
-MLS_EXIT = 10
-"""Exit code of MLS input that is rejected (a message that does not verify or decrypt)."""
-
-# -- shared options -------------------------------------------------------------------------
-
-StateOpt = Annotated[
-    Path,
-    typer.Option("--state", envvar="QUICNPROTOCHAT_STATE", help="Client state file (SQLite)."),
-]
-ServerOpt = Annotated[
-    str,
-    typer.Option(
-        "--server",
-        "--ds-server",
-        envvar="QUICNPROTOCHAT_SERVER",
-        help="Node host:port (--ds-server is an alias).",
-    ),
-]
-CertOpt = Annotated[
-    Path,
-    typer.Option(
-        "--server-cert",
-        envvar="QUICNPROTOCHAT_SERVER_CERT",
-        help="The node's DER certificate (pinned).",
-    ),
-]
-PassOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--passphrase",
-        envvar="QUICNPROTOCHAT_PASSPHRASE",
-        help="Encrypts the state's secrets at rest.",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines for scripts.")]
-GroupOpt = Annotated[
-    str | None,
-    typer.Option("--group-id", help="The group (optional when the state holds one)."),
-]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per node request.")]
-
-DEFAULT_STATE = Path("quicnproto.state")
-DEFAULT_SERVER = f"127.0.0.1:{DEFAULT_PORT}"
-DEFAULT_CERT = Path("data/server-cert.der")
-
-
-@dataclass
-class Options:
-    state: Path
-    server: str
-    server_cert: Path
-    passphrase: str | None
-    json: bool
-    timeout: float = 10.0
-
-
-def _client_fail(exc: Exception) -> typer.Exit:
-    from mls.errors import MLSError
-    from quicnproto.client.agent import AgentError
-
-    if isinstance(exc, AgentError):
-        code = AGENT_EXIT
-    elif isinstance(exc, MLSError):
-        code = MLS_EXIT
-        rule = getattr(exc, "rule", None)
-        exc = type(exc)(f"rejected: {rule or exc}") if not rule else exc
-    else:
-        code = exit_code(exc)
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turns every expected failure into one line and its exit code."""
-    from mls.errors import MLSError
-
-    try:
-        yield
-    except (QuicnprotoError, MLSError) as exc:
-        raise _client_fail(exc) from None
-    except OSError as exc:
-        from quicnproto.errors import TransportError
-
-        raise _client_fail(TransportError(exc.strerror or str(exc))) from None
-
-
-def _open_state(opts: Options, *, create: bool = False) -> ClientState:
-    from quicnproto.client.state import ClientState
-
-    if create:
-        return ClientState.create(opts.state, passphrase=opts.passphrase)
-    return ClientState.open(opts.state, passphrase=opts.passphrase)
-
-
-def _run(
-    opts: Options,
-    op: Callable[[Agent, NodeClient], Awaitable[T]],
-    *,
-    state: ClientState | None = None,
-) -> T:
-    """Opens the state (unless given), connects, authenticates, runs ``op``, closes."""
-    import trio
-
-    from quicnproto.client.agent import Agent
-    from quicnproto.client.connection import open_client
-    from quicnproto.config import ClientConfig, parse_address
-    from quicnproto.errors import TransportError
-
-    host, port = parse_address(opts.server)
-    if opts.timeout <= 0:
-        raise ConfigError("--timeout must be positive")
-    config = ClientConfig(
-        host=host, port=port, server_cert=opts.server_cert, request_timeout=opts.timeout
-    )
-    own = state is None
-    st = _open_state(opts) if state is None else state
-    try:
-        agent = Agent(st)
-
-        async def main() -> T:
-            async with open_client(config) as client:
-                await client.authenticate(agent.ed25519())
-                await agent.flush_outbox(client)
-                return await op(agent, client)
-
-        try:
-            return trio.run(main)
-        except trio.TooSlowError:
-            raise TransportError(f"no answer from {host}:{port}") from None
-    finally:
-        if own:
-            st.close()
-
-
-def _group_id(agent: Agent, group: str | None, peer: bytes | None = None) -> bytes:
-    return agent.resolve_group(None if group is None else group.encode(), peer)
-
-
-def _peer(hex_key: str) -> bytes:
-    try:
-        key = bytes.fromhex(hex_key)
-    except ValueError:
-        raise ConfigError("a peer key is 64 hexadecimal characters") from None
-    if len(key) != 32:
-        raise ConfigError("a peer key is 64 hexadecimal characters")
-    return key
-
-
-def _show_group(group_id: bytes) -> str:
-    try:
-        text = group_id.decode()
-        if text.isprintable():
-            return text
-    except UnicodeDecodeError:
-        pass
-    return group_id.hex()
-
-
-def fingerprint(key: bytes) -> str:
-    """A short, readable form of an identity key for tables."""
-    h = key.hex()
-    return " ".join(h[i : i + 4] for i in range(0, 16, 4))
-
-
-def _emit(opts: Options, record: dict[str, Any], line: str) -> None:
-    if opts.json:
-        typer.echo(json.dumps(record, sort_keys=True))
-    else:
-        typer.echo(line)
-
-
-@contextmanager
-def _progress(opts: Options, what: str) -> Iterator[None]:
-    """A spinner on a terminal for anything that may take over a second."""
-    if opts.json or not sys.stderr.isatty():
-        yield
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status(what):
-        yield
-
-
-def _received_record(r: Received) -> tuple[dict[str, Any], str]:
-    group = _show_group(r.group_id)
-    record: dict[str, Any] = {"kind": r.kind, "group": group, "epoch": r.epoch}
-    if r.kind == "message":
-        text = r.text.decode("utf-8", "replace")
-        record.update(sender=r.sender.hex(), text=text)
-        return record, f"[{group}] {fingerprint(r.sender)}: {text}"
-    record["detail"] = r.detail
-    if r.kind == "joined":
-        return record, f"joined {group} at epoch {r.epoch}"
-    if r.kind == "removed":
-        return record, f"removed from {group} at epoch {r.epoch}"
-    if r.kind == "skipped":
-        return record, f"skipped a message ({r.detail})"
-    return record, f"{group}: epoch {r.epoch} ({r.detail})"
-
-
-def _options(
-    state: Path,
-    server: str,
-    server_cert: Path,
-    passphrase: str | None,
-    as_json: bool,
-    timeout: float = 10.0,
-) -> Options:
-    quiet_libraries()
-    return Options(state, server, server_cert, passphrase, as_json, timeout)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -254,14 +56,14 @@ def _options(
 def _register(opts: Options, count: int, last_resort: bool) -> None:
     from quicnproto.client.agent import KEY_PACKAGE_BATCH, Agent
 
-    with _errors():
+    with errors():
         if count < 0:
             raise ConfigError("--count must not be negative")
         if opts.state.exists():
             raise ClientStateError(
                 f"{opts.state} already exists: one identity per state file", reason="exists"
             )
-        st = _open_state(opts, create=True)
+        st = open_state(opts, create=True)
         try:
             key = Agent.new_identity(st)
             st.set_setting("server", opts.server)
@@ -271,13 +73,13 @@ def _register(opts: Options, count: int, last_resort: bool) -> None:
             async def upload(agent: Agent, client: NodeClient) -> int:
                 return await agent.upload_key_packages(client, n, last_resort=last_resort)
 
-            with _progress(opts, "uploading KeyPackages"):
-                uploaded = _run(opts, upload, state=st)
+            with progress(opts, "uploading KeyPackages"):
+                uploaded = run(opts, upload, state=st)
         except BaseException:
             st.close()
             raise
         st.close()
-    _emit(opts, {"identity": key.hex(), "key_packages": uploaded}, key.hex())
+    emit(opts, {"identity": key.hex(), "key_packages": uploaded}, key.hex())
 
 
 @app.command()
@@ -298,9 +100,7 @@ def register(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an identity, upload KeyPackages (plus a last-resort one), print the identity key."""
-    _register(
-        _options(state, server, server_cert, passphrase, as_json, timeout), count, last_resort
-    )
+    _register(options(state, server, server_cert, passphrase, as_json, timeout), count, last_resort)
 
 
 @app.command("register-state")
@@ -314,7 +114,7 @@ def register_state(
     as_json: JsonOpt = False,
 ) -> None:
     """The same as register (kept for users of the original)."""
-    _register(_options(state, server, server_cert, passphrase, as_json, timeout), count, True)
+    _register(options(state, server, server_cert, passphrase, as_json, timeout), count, True)
 
 
 @app.command()
@@ -322,16 +122,16 @@ def whoami(
     state: StateOpt = DEFAULT_STATE, passphrase: PassOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Print this state's identity key."""
-    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
-    with _errors():
-        st = _open_state(opts)
+    opts = options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    with errors():
+        st = open_state(opts)
         try:
             ident = st.identity()
             kps = st.key_package_count()
             groups = len(st.groups())
         finally:
             st.close()
-    _emit(
+    emit(
         opts,
         {"identity": ident.identity.hex(), "key_packages": kps, "groups": groups},
         ident.identity.hex(),
@@ -349,9 +149,9 @@ def fetch_key(
     as_json: JsonOpt = False,
 ) -> None:
     """Claim one of a peer's KeyPackages and show it (it is used up, as in the original)."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
-    with _errors():
-        peer = _peer(peer_key)
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    with errors():
+        peer = parse_peer_key(peer_key)
 
         async def op(agent: Agent, client: NodeClient) -> dict[str, Any]:
             import time
@@ -374,8 +174,8 @@ def fetch_key(
                 "last_resort": fetched.last_resort,
             }
 
-        info = _run(opts, op)
-    _emit(
+        info = run(opts, op)
+    emit(
         opts, info, f"KeyPackage {info['ref']} of {info['identity']} (suite {info['cipher_suite']})"
     )
 
@@ -390,16 +190,16 @@ def create_group(
     """Create a one-member group."""
     from quicnproto.client.agent import Agent
 
-    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
-    with _errors():
+    opts = options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    with errors():
         if not group_id:
             raise ConfigError("--group-id must not be empty")
-        st = _open_state(opts)
+        st = open_state(opts)
         try:
             group = Agent(st).create_group(group_id.encode())
         finally:
             st.close()
-    _emit(opts, {"group": group_id, "epoch": group.epoch}, f"created {group_id}")
+    emit(opts, {"group": group_id, "epoch": group.epoch}, f"created {group_id}")
 
 
 @app.command()
@@ -416,21 +216,21 @@ def invite(
     as_json: JsonOpt = False,
 ) -> None:
     """Add members: claim their KeyPackages, send the Commit and their Welcome."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
-    with _errors():
-        peers = [_peer(k) for k in peer_key]
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    with errors():
+        peers = [parse_peer_key(k) for k in peer_key]
 
         async def op(agent: Agent, client: NodeClient) -> tuple[bytes, int]:
-            gid = _group_id(agent, group_id)
+            gid = group_id_of(agent, group_id)
             group = await agent.invite(client, gid, peers)
             return gid, group.epoch
 
-        with _progress(opts, "inviting"):
-            gid, epoch = _run(opts, op)
-    _emit(
+        with progress(opts, "inviting"):
+            gid, epoch = run(opts, op)
+    emit(
         opts,
-        {"group": _show_group(gid), "epoch": epoch, "added": [p.hex() for p in peers]},
-        f"invited {len(peers)} to {_show_group(gid)} (epoch {epoch})",
+        {"group": show_group(gid), "epoch": epoch, "added": [p.hex() for p in peers]},
+        f"invited {len(peers)} to {show_group(gid)} (epoch {epoch})",
     )
 
 
@@ -445,23 +245,23 @@ def join(
     as_json: JsonOpt = False,
 ) -> None:
     """Join the groups whose Welcome is waiting on the node."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
-    with _errors():
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    with errors():
         if wait < 0:
             raise ConfigError("--wait must not be negative")
 
         async def op(agent: Agent, client: NodeClient) -> list[Received]:
             return await agent.receive(client, wait_ms=int(wait * 1000))
 
-        results = _run(opts, op)
+        results = run(opts, op)
         joined = [r for r in results if r.kind == "joined"]
         if not joined:
             from quicnproto.client.agent import AgentError
 
             raise AgentError("no-welcome", "no Welcome for this identity is waiting")
     for r in results:
-        record, line = _received_record(r)
-        _emit(opts, record, line)
+        record, line = received_record(r)
+        emit(opts, record, line)
 
 
 @app.command()
@@ -479,18 +279,18 @@ def send(
     as_json: JsonOpt = False,
 ) -> None:
     """Encrypt a message to a group."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
-    with _errors():
-        peer = None if peer_key is None else _peer(peer_key)
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    with errors():
+        peer = None if peer_key is None else parse_peer_key(peer_key)
 
         async def op(agent: Agent, client: NodeClient) -> tuple[bytes, int]:
-            gid = _group_id(agent, group_id, peer)
+            gid = group_id_of(agent, group_id, peer)
             await agent.receive(client)
             out = await agent.send(client, gid, msg.encode())
             return gid, len(out.recipients)
 
-        gid, n = _run(opts, op)
-    _emit(opts, {"group": _show_group(gid), "recipients": n}, f"sent to {n} in {_show_group(gid)}")
+        gid, n = run(opts, op)
+    emit(opts, {"group": show_group(gid), "recipients": n}, f"sent to {n} in {show_group(gid)}")
 
 
 @app.command()
@@ -509,18 +309,18 @@ def recv(
 ) -> None:
     """Apply what the node holds for us and print new messages (--follow: keep receiving by
     long-poll until interrupted)."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
     only = None if group_id is None else group_id.encode()
 
     def show(results: list[Received]) -> None:
         for r in results:
             if only is not None and r.group_id not in (only, b""):
                 continue
-            record, line = _received_record(r)
-            _emit(opts, record, line)
+            record, line = received_record(r)
+            emit(opts, record, line)
         sys.stdout.flush()
 
-    with _errors():
+    with errors():
         if wait < 0:
             raise ConfigError("--wait must not be negative")
 
@@ -536,7 +336,7 @@ def recv(
         if follow:
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
-            _run(opts, op)
+            run(opts, op)
         except KeyboardInterrupt:
             if not follow:
                 raise
@@ -550,10 +350,10 @@ def groups(
     """List the groups in this state, with their epoch and epoch authenticator."""
     from quicnproto.client.agent import Agent
 
-    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    opts = options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
     rows = []
-    with _errors():
-        st = _open_state(opts)
+    with errors():
+        st = open_state(opts)
         try:
             agent = Agent(st)
             for g in st.groups():
@@ -571,10 +371,10 @@ def groups(
             st.close()
     if opts.json:
         for gid, epoch, n, auth, active in rows:
-            _emit(
+            emit(
                 opts,
                 {
-                    "group": _show_group(gid),
+                    "group": show_group(gid),
                     "epoch": epoch,
                     "members": n,
                     "epoch_authenticator": auth,
@@ -589,7 +389,7 @@ def groups(
     table = Table("group", "epoch", "members", "epoch authenticator", "status")
     for gid, epoch, n, auth, active in rows:
         table.add_row(
-            _show_group(gid), str(epoch), str(n), auth[:16] + "…", "active" if active else "ended"
+            show_group(gid), str(epoch), str(n), auth[:16] + "…", "active" if active else "ended"
         )
     Console().print(table)
 
@@ -602,9 +402,9 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the message history this state holds (sent and received)."""
-    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
-    with _errors():
-        st = _open_state(opts)
+    opts = options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    with errors():
+        st = open_state(opts)
         try:
             gid = None if group_id is None else group_id.encode()
             rows = st.messages(gid)
@@ -612,16 +412,16 @@ def history(
             st.close()
     for m in rows:
         text = m.text.decode("utf-8", "replace")
-        _emit(
+        emit(
             opts,
             {
-                "group": _show_group(m.group_id),
+                "group": show_group(m.group_id),
                 "epoch": m.epoch,
                 "sender": m.sender.hex(),
                 "text": text,
                 "at": m.received_at,
             },
-            f"[{_show_group(m.group_id)}] {fingerprint(m.sender)}: {text}",
+            f"[{show_group(m.group_id)}] {fingerprint(m.sender)}: {text}",
         )
 
 
@@ -635,12 +435,12 @@ def members(
     """List a group's members with their key fingerprints."""
     from quicnproto.client.agent import Agent
 
-    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
-    with _errors():
-        st = _open_state(opts)
+    opts = options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    with errors():
+        st = open_state(opts)
         try:
             agent = Agent(st)
-            gid = _group_id(agent, group_id)
+            gid = group_id_of(agent, group_id)
             group = agent.load(gid)
             me = agent.identity_key
             rows = [(leaf, cred.identity or b"") for leaf, cred, _ in group.members()]
@@ -649,10 +449,10 @@ def members(
             st.close()
     if opts.json:
         for leaf, key in rows:
-            _emit(
+            emit(
                 opts,
                 {
-                    "group": _show_group(gid),
+                    "group": show_group(gid),
                     "leaf": int(leaf),
                     "identity": key.hex(),
                     "you": key == me,
@@ -667,7 +467,7 @@ def members(
         "leaf",
         "identity",
         "fingerprint",
-        title=f"{_show_group(gid)} · epoch {epoch}",
+        title=f"{show_group(gid)} · epoch {epoch}",
         caption=f"epoch authenticator {auth[:16]}…",
     )
     for leaf, key in rows:
@@ -681,20 +481,20 @@ def _commit_command(
     what: str,
     build: Callable[[Agent, NodeClient, bytes], Awaitable[object]],
 ) -> None:
-    with _errors():
+    with errors():
 
         async def op(agent: Agent, client: NodeClient) -> tuple[bytes, int]:
-            gid = _group_id(agent, group_id)
+            gid = group_id_of(agent, group_id)
             await agent.receive(client)
             await build(agent, client, gid)
             return gid, agent.load(gid).epoch if agent.state.group(gid) is not None else -1
 
-        with _progress(opts, what):
-            gid, epoch = _run(opts, op)
-    _emit(
+        with progress(opts, what):
+            gid, epoch = run(opts, op)
+    emit(
         opts,
-        {"group": _show_group(gid), "epoch": epoch},
-        f"{what}: {_show_group(gid)} epoch {epoch}",
+        {"group": show_group(gid), "epoch": epoch},
+        f"{what}: {show_group(gid)} epoch {epoch}",
     )
 
 
@@ -710,9 +510,9 @@ def remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a member from a group."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
-    with _errors():
-        peer = _peer(peer_key)
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    with errors():
+        peer = parse_peer_key(peer_key)
     _commit_command(opts, group_id, "removed", lambda a, c, g: a.remove(c, g, peer))
 
 
@@ -727,7 +527,7 @@ def update(
     as_json: JsonOpt = False,
 ) -> None:
     """Refresh this member's keys in a group (a self-update Commit)."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
     _commit_command(opts, group_id, "updated", lambda a, c, g: a.update(c, g))
 
 
@@ -742,7 +542,7 @@ def leave(
     as_json: JsonOpt = False,
 ) -> None:
     """Ask the group to remove us, and forget the group."""
-    opts = _options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(state, server, server_cert, passphrase, as_json, timeout)
     _commit_command(opts, group_id, "left", lambda a, c, g: a.leave(c, g))
 
 
@@ -754,19 +554,19 @@ def safety_number_command(
     as_json: JsonOpt = False,
 ) -> None:
     """A 60-digit number both sides compute identically, to compare out of band."""
-    from quicnproto.client.agent import safety_number
+    from quicnproto.client.safety import safety_number
 
-    opts = _options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
-    with _errors():
-        peer = _peer(peer_key)
-        st = _open_state(opts)
+    opts = options(state, DEFAULT_SERVER, DEFAULT_CERT, passphrase, as_json)
+    with errors():
+        peer = parse_peer_key(peer_key)
+        st = open_state(opts)
         try:
             me = st.identity().identity
         finally:
             st.close()
     number = safety_number(me, peer)
     grouped = " ".join(number[i : i + 5] for i in range(0, 60, 5))
-    _emit(opts, {"safety_number": number}, grouped)
+    emit(opts, {"safety_number": number}, grouped)
 
 
 @app.command("demo-group")
@@ -781,7 +581,7 @@ def demo_group(
     from quicnproto.demo import run_two_party
 
     quiet_libraries()
-    with _errors(), tempfile.TemporaryDirectory(prefix="quicnproto-demo-group-") as tmp:
+    with errors(), tempfile.TemporaryDirectory(prefix="quicnproto-demo-group-") as tmp:
         lines = run_two_party(server, server_cert, Path(tmp))
     for line in lines:
         typer.echo(line)

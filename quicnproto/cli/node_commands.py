@@ -150,7 +150,9 @@ def ping(
     try:
         version, ms = trio.run(main)
     except trio.TooSlowError:
-        raise fail(TransportError(f"no answer from {host}:{port}", TransportReason.TIMEOUT)) from None
+        raise fail(
+            TransportError(f"no answer from {host}:{port}", TransportReason.TIMEOUT)
+        ) from None
     except QuicnprotoError as exc:
         raise fail(exc) from None
     except OSError as exc:

@@ -26,7 +26,6 @@ the loser gets ``STALE``, receives the winner, and builds its change again on th
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,6 @@ from mls import (
     KeyPackagePrivateKeys,
     StagedCommit,
 )
-from mls.codec import Reader, Writer, reader_for
 from mls.crypto.ciphersuite import get_suite
 from mls.errors import DecodeError, MLSError
 from mls.framing import MLSMessage
@@ -54,6 +52,7 @@ from mls.messages import Proposal, Remove, Welcome
 
 from ..errors import ClientStateError, ConflictError, NotFoundError, QuicnprotoError
 from .connection import NodeClient
+from .records import Outgoing, decode_key_package_entry, encode_key_package_entry
 from .state import ClientState
 
 SUITE = 1
@@ -97,110 +96,6 @@ class Received:
 
 def identity_public(private: bytes) -> bytes:
     return Ed25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
-
-
-def safety_number(a: bytes, b: bytes) -> str:
-    """A 60-digit number two users compute identically from their identity keys, to compare
-    out of band: 30 digits per key (an iterated SHA-512 of it), lower half first."""
-
-    def half(key: bytes) -> str:
-        digest = b"quicnproto safety number v1\0" + key
-        for _ in range(5200):
-            digest = hashlib.sha512(digest + key).digest()
-        return "".join(
-            f"{int.from_bytes(digest[i : i + 5], 'big') % 100000:05d}" for i in range(0, 30, 5)
-        )
-
-    first, second = sorted((half(a), half(b)))
-    return first + second
-
-
-def _encode_key_package_entry(kp: KeyPackage, keys: KeyPackagePrivateKeys) -> bytes:
-    w = Writer()
-    w.opaque(MLSMessage.of(kp).encode())
-    w.opaque(keys.to_bytes())
-    return w.getvalue()
-
-
-def _decode_key_package_entry(blob: bytes) -> JoinKeys:
-    r = reader_for(blob)
-    body = MLSMessage.decode(r.opaque()).body
-    keys = KeyPackagePrivateKeys.from_bytes(r.opaque())
-    r.expect_end()
-    if not isinstance(body, KeyPackage):
-        raise DecodeError("stored KeyPackage entry holds no KeyPackage")
-    return JoinKeys(body, keys.init_priv, keys.encryption_priv, keys.signature_priv)
-
-
-@dataclass
-class Outgoing:
-    """A message saved in the outbox before it is sent (see the module docstring).
-
-    Attributes:
-        message_id: the node's idempotency key.
-        group_id: the group it belongs to.
-        payload: the MLSMessage.
-        recipients: identity keys it goes to.
-        epoch: for a Commit, the epoch it was built in (the node accepts one per epoch).
-        staged: for a Commit, the group's serialized state once it is accepted.
-        welcome: for a Commit adding members, the Welcome and the identity keys it goes to.
-    """
-
-    message_id: bytes
-    group_id: bytes
-    payload: bytes = field(repr=False)
-    recipients: tuple[bytes, ...]
-    epoch: int | None = None
-    staged: bytes | None = field(default=None, repr=False)
-    welcome: bytes | None = field(default=None, repr=False)
-    welcome_recipients: tuple[bytes, ...] = ()
-
-    def encode(self) -> bytes:
-        w = Writer()
-        w.opaque(self.message_id)
-        w.opaque(self.group_id)
-        w.opaque(self.payload)
-        _write_opaques(w, self.recipients)
-        w.uint(0 if self.epoch is None else self.epoch + 1, 8)
-        w.opaque(self.staged or b"")
-        w.opaque(self.welcome or b"")
-        _write_opaques(w, self.welcome_recipients)
-        return w.getvalue()
-
-    @classmethod
-    def decode(cls, data: bytes) -> Outgoing:
-        r = reader_for(data, max_size=1 << 30)
-        message_id, group_id, payload = r.opaque(), r.opaque(), r.opaque()
-        recipients = _opaques(r.vector())
-        epoch_plus = r.uint(8)
-        staged, welcome = r.opaque(), r.opaque()
-        welcome_recipients = _opaques(r.vector())
-        r.expect_end()
-        return cls(
-            message_id,
-            group_id,
-            payload,
-            recipients,
-            None if epoch_plus == 0 else epoch_plus - 1,
-            staged or None,
-            welcome or None,
-            welcome_recipients,
-        )
-
-
-def _write_opaques(w: Writer, items: Sequence[bytes]) -> None:
-    def body(v: Writer) -> None:
-        for item in items:
-            v.opaque(item)
-
-    w.vector(body)
-
-
-def _opaques(r: Reader) -> tuple[bytes, ...]:
-    out = []
-    while not r.at_end():
-        out.append(r.opaque())
-    return tuple(out)
 
 
 class Agent:
@@ -260,11 +155,11 @@ class Agent:
         extra = self._new_key_package() if last_resort else None
         with self.state.transaction():
             for kp, keys in made:
-                self.state.put_key_package(keys.ref, _encode_key_package_entry(kp, keys))
+                self.state.put_key_package(keys.ref, encode_key_package_entry(kp, keys))
             if extra is not None:
                 kp, keys = extra
                 self.state.put_key_package(
-                    keys.ref, _encode_key_package_entry(kp, keys), last_resort=True
+                    keys.ref, encode_key_package_entry(kp, keys), last_resort=True
                 )
         for kp, _ in made:
             await client.upload_key_package(self.identity_key, MLSMessage.of(kp).encode())
@@ -283,7 +178,7 @@ class Agent:
 
     def _lookup(self, ref: bytes) -> JoinKeys | None:
         blob = self.state.key_package(ref)
-        return None if blob is None else _decode_key_package_entry(blob)
+        return None if blob is None else decode_key_package_entry(blob)
 
     # ----------------------------------------------------------------------------------------
     # Groups
