@@ -23,7 +23,7 @@ import typer
 from quicnproto.config import DEFAULT_PORT
 from quicnproto.errors import ClientStateError, ConfigError, QuicnprotoError
 
-from .app import app, exit_code, quiet_libraries
+from .app import app, exit_code, quiet_libraries, switch
 
 if TYPE_CHECKING:
     from quicnproto.client.agent import Agent, Received
@@ -69,7 +69,7 @@ PassOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines for scripts.")]
+JsonOpt = Annotated[bool, switch("--json", help="Print JSON lines for scripts.")]
 GroupOpt = Annotated[
     str | None,
     typer.Option("--group-id", help="The group (optional when the state holds one)."),
@@ -290,7 +290,7 @@ def register(
     count: Annotated[int, typer.Option(help="KeyPackages to upload (0: the default batch).")] = 0,
     last_resort: Annotated[
         bool,
-        typer.Option(
+        switch(
             "--last-resort/--no-last-resort",
             help="Also upload a last-resort KeyPackage (RFC 9420 §16.8).",
         ),
@@ -496,9 +496,7 @@ def send(
 @app.command()
 def recv(
     group_id: GroupOpt = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep receiving until interrupted.")
-    ] = False,
+    follow: Annotated[bool, switch("--follow", help="Keep receiving until interrupted.")] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for a message.")] = 0.0,
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,

@@ -55,19 +55,25 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        with self._guard():
-            conn = self.acquire()
-            try:
-                # Read-only checks first, so a refused file is left exactly as it was.
-                schema.check_owner(conn)
-                schema.quick_check(conn)
-                schema.switch_to_wal(conn)
-                schema.migrate(conn)
-                self.quarantined = quarantine.quarantine_bad_rows(
-                    conn, self.limits, key_package_check, time.time()
-                )
-            finally:
-                self.release(conn)
+        try:
+            with self._guard():
+                conn = self.acquire()
+                try:
+                    # Read-only checks first, so a refused file is left exactly as it was.
+                    schema.check_owner(conn)
+                    schema.quick_check(conn)
+                    schema.switch_to_wal(conn)
+                    schema.migrate(conn)
+                    self.quarantined = quarantine.quarantine_bad_rows(
+                        conn, self.limits, key_package_check, time.time()
+                    )
+                finally:
+                    self.release(conn)
+        except BaseException:
+            # Closed now, not when the collector gets to them: SQLite removes its -wal and
+            # -shm files when the last connection closes.
+            self.close()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         return schema.connect(self.path)
