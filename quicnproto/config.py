@@ -337,6 +337,9 @@ class ClientConfig:
     request_timeout: float = 10.0
     """Seconds to wait for an answer (a long-poll adds its own wait to this)."""
 
+    connect_timeout: float = TransportLimits.handshake_timeout
+    """Seconds allowed for the QUIC + TLS handshake."""
+
     max_streams_per_connection: int = TransportLimits.max_streams_per_connection
     """Requests in flight at once; more wait for a free stream. Keep it at or below the node's
     ``max_streams_per_connection``, and mind that each long-poll holds one."""
@@ -362,6 +365,8 @@ class ClientConfig:
             raise ConfigError("the node's port must be 1..65535")
         if not self.request_timeout > 0:
             raise ConfigError("the request timeout must be positive")
+        if not self.connect_timeout > 0:
+            raise ConfigError("the connect timeout must be positive")
         for name in ("max_streams_per_connection", "max_frame_size", "nesting_limit"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
