@@ -7,6 +7,7 @@ flags and environment variables and ``config.py`` checks them (:meth:`NodeConfig
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +68,20 @@ class StoreLimits:
     long after its consumption, as it could no longer be accepted again by then."""
 
 
-def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+def parse_address(
+    text: str, *, default_port: int = DEFAULT_PORT, allow_port_zero: bool = False
+) -> tuple[str, int]:
     """Parse ``host:port``, ``[v6]:port`` or a bare ``host``.
 
+    Args:
+        text: the address.
+        default_port: the port of a bare ``host``.
+        allow_port_zero: accept port 0 ("any free port"): only an address to bind means
+            something with it, a node to reach never listens there.
+
     Raises:
-        ConfigError: the port is not a number in 0..65535 or the host is empty.
+        ConfigError: the port is not a number in 1..65535 (0..65535 with ``allow_port_zero``)
+            or the host is empty.
     """
     text = text.strip()
     host, port_text, has_port = text, "", False
@@ -91,9 +101,24 @@ def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, 
         raise ConfigError(f"bad address {text!r}: empty host")
     if not has_port:
         return host, default_port
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"bad address {text!r}: port must be 0..65535")
+    lowest = 0 if allow_port_zero else 1
+    if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
+        raise ConfigError(f"bad address {text!r}: port must be {lowest}..65535")
     return host, int(port_text)
+
+
+def check_log_level(level: str) -> None:
+    """Refuse a logging level name :mod:`logging` does not know (case-insensitive).
+
+    Raises:
+        ConfigError: not one of ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``, ``CRITICAL``
+            (or another name :mod:`logging` registered).
+    """
+    known = logging.getLevelNamesMapping()
+    if level.upper() not in known or level.upper() == "NOTSET":
+        raise ConfigError(
+            f"unknown log level {level!r} (one of: debug, info, warning, error, critical)"
+        )
 
 
 @dataclass
@@ -290,6 +315,7 @@ class NodeConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.max_wait_ms < 0:
             raise ConfigError("max_wait_ms must not be negative")
+        check_log_level(self.log_level)
 
 
 @dataclass
@@ -311,6 +337,9 @@ class ClientConfig:
     request_timeout: float = 10.0
     """Seconds to wait for an answer (a long-poll adds its own wait to this)."""
 
+    connect_timeout: float = TransportLimits.handshake_timeout
+    """Seconds allowed for the QUIC + TLS handshake."""
+
     max_streams_per_connection: int = TransportLimits.max_streams_per_connection
     """Requests in flight at once; more wait for a free stream. Keep it at or below the node's
     ``max_streams_per_connection``, and mind that each long-poll holds one."""
@@ -323,3 +352,21 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         self.server_cert = Path(self.server_cert)
+
+    def validate(self) -> None:
+        """Check what a connection needs (:func:`~quicnproto.client.connection.open_client`
+        calls it).
+
+        Raises:
+            ConfigError: the port is not 1..65535 (a node never listens on port 0), or a
+                timeout or limit is not positive.
+        """
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("the node's port must be 1..65535")
+        if not self.request_timeout > 0:
+            raise ConfigError("the request timeout must be positive")
+        if not self.connect_timeout > 0:
+            raise ConfigError("the connect timeout must be positive")
+        for name in ("max_streams_per_connection", "max_frame_size", "nesting_limit"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")

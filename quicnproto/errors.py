@@ -182,3 +182,14 @@ class ClientStateError(QuicnprotoError):
 
 class ConfigError(QuicnprotoError):
     """Bad configuration or command-line arguments."""
+
+
+def sole_exception(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) exception groups of one member each, else ``exc``.
+
+    A Trio nursery wraps what its tasks raise in an :class:`ExceptionGroup`; a start-up failure
+    arrives as such a group around its one cause, which is what callers report.
+    """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated, Any
 
 import typer
 
+from quicnproto import __version__
 from quicnproto.errors import (
     ClientStateError,
     ConfigError,
@@ -36,6 +38,35 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
 )
 """Exit code per error type; the first matching row wins. Client commands add theirs
 (:data:`quicnproto.cli.client_commands.CLIENT_EXIT_CODES`)."""
+
+
+def switch(*param_decls: str, help: str) -> Any:
+    """A boolean option shown as a plain switch in ``--help``. Typer's help prints every
+    option's value type, flags included (``--log-json <bool>``), unless the option has a
+    metavar; an empty one hides it."""
+    return typer.Option(*param_decls, metavar="", help=help)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            metavar="",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """End-to-end encrypted group messaging over QUIC (MLS, RFC 9420)."""
 
 
 def quiet_libraries() -> None:

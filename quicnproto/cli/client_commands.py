@@ -19,7 +19,7 @@ import typer
 
 from quicnproto.errors import ClientStateError, ConfigError
 
-from .app import app, quiet_libraries
+from .app import app, quiet_libraries, switch
 from .session import (
     DEFAULT_CERT,
     DEFAULT_SERVER,
@@ -92,7 +92,7 @@ def register(
     count: Annotated[int, typer.Option(help="KeyPackages to upload (0: the default batch).")] = 0,
     last_resort: Annotated[
         bool,
-        typer.Option(
+        switch(
             "--last-resort/--no-last-resort",
             help="Also upload a last-resort KeyPackage (RFC 9420 §16.8).",
         ),
@@ -296,9 +296,7 @@ def send(
 @app.command()
 def recv(
     group_id: GroupOpt = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep receiving until interrupted.")
-    ] = False,
+    follow: Annotated[bool, switch("--follow", help="Keep receiving until interrupted.")] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for a message.")] = 0.0,
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,

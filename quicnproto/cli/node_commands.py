@@ -12,9 +12,9 @@ import typer
 
 from quicnproto import __version__
 from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
-from quicnproto.errors import QuicnprotoError, TransportError, TransportReason
+from quicnproto.errors import QuicnprotoError, TransportError, TransportReason, sole_exception
 
-from .app import app, fail, quiet_libraries
+from .app import app, fail, quiet_libraries, switch
 
 GIL_SWITCH_INTERVAL = 0.0005
 """Seconds the interpreter lets one thread run before handing the GIL to a waiting one (Python's
@@ -50,7 +50,11 @@ def serve(
         str, typer.Option(envvar="QUICNPROTOCHAT_LISTEN", help="UDP host:port to bind.")
     ] = f"0.0.0.0:{DEFAULT_PORT}",
     data_dir: Annotated[
-        Path, typer.Option(help="Directory for certificate, key and database.")
+        Path,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_DATA_DIR",
+            help="Directory for certificate, key, database and the node lock (one node each).",
+        ),
     ] = Path("data"),
     tls_cert: Annotated[
         Path | None,
@@ -69,19 +73,23 @@ def serve(
     db: Annotated[
         Path | None, typer.Option(help="SQLite file (default <data-dir>/node.sqlite3).")
     ] = None,
-    log_json: Annotated[
-        bool, typer.Option("--log-json", help="Structured logs as JSON lines.")
-    ] = False,
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    log_json: Annotated[bool, switch("--log-json", help="Structured logs as JSON lines.")] = False,
+    log_level: Annotated[
+        str, typer.Option(help="Logging level: debug, info, warning, error, critical.")
+    ] = "INFO",
 ) -> None:
-    """Run a node until interrupted."""
+    """Run a node until interrupted.
+
+    A start-up failure (configuration, bind, data directory, certificate, database) prints
+    one line and exits with its class's code, leaving nothing new on disk.
+    """
     import trio
 
     from quicnproto.node.server import configure_logging
     from quicnproto.node.server import serve as serve_node
 
     try:
-        host, port = parse_address(listen)
+        host, port = parse_address(listen, allow_port_zero=True)
         config = NodeConfig(
             host=host,
             port=port,
@@ -95,24 +103,31 @@ def serve(
         config.validate()
     except QuicnprotoError as exc:
         raise fail(exc) from None
-    configure_logging(json_lines=log_json, level=log_level)
+    # Logs wait until the node started: a failed start prints only its error line.
+    logs = configure_logging(json_lines=log_json, level=log_level, hold=True)
     tune_interpreter_for_serving()
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve_node, config)
-            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(serve_node, config)
+                logs.release_held()
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break
 
     try:
         trio.run(main)
-    except QuicnprotoError as exc:
-        raise fail(exc) from None
-    except OSError as exc:
-        typer.echo(f"error: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+    except Exception as exc:
+        logs.discard()
+        # Nursery failures arrive as exception groups around their cause.
+        cause = sole_exception(exc)
+        if isinstance(cause, QuicnprotoError):
+            raise fail(cause) from None
+        if isinstance(cause, OSError):
+            typer.echo(f"error: {cause.strerror or cause}", err=True)
+            raise typer.Exit(1) from None
+        raise
 
 
 @app.command()
@@ -136,9 +151,12 @@ def ping(
     quiet_libraries()
     try:
         host, port = parse_address(server)
+        config = ClientConfig(
+            host=host, port=port, server_cert=server_cert, request_timeout=timeout
+        )
+        config.validate()
     except QuicnprotoError as exc:
         raise fail(exc) from None
-    config = ClientConfig(host=host, port=port, server_cert=server_cert, request_timeout=timeout)
 
     async def main() -> tuple[str, float]:
         started = trio.current_time()

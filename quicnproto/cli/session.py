@@ -16,7 +16,7 @@ import typer
 from quicnproto.config import DEFAULT_PORT
 from quicnproto.errors import ConfigError, QuicnprotoError
 
-from .app import exit_code, quiet_libraries
+from .app import exit_code, quiet_libraries, switch
 
 if TYPE_CHECKING:
     from quicnproto.client.agent import Agent, Received
@@ -62,7 +62,7 @@ PassOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines for scripts.")]
+JsonOpt = Annotated[bool, switch("--json", help="Print JSON lines for scripts.")]
 GroupOpt = Annotated[
     str | None,
     typer.Option("--group-id", help="The group (optional when the state holds one)."),

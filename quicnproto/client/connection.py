@@ -12,7 +12,9 @@
 The node's certificate is pinned (only ``config.server_cert`` is accepted). Error answers become
 typed exceptions: ``NOT_FOUND`` is :class:`NotFoundError`, ``CONFLICT`` and ``STALE`` are
 :class:`ConflictError`, every other code is :class:`RemoteError` with ``.code`` set. A request
-without an answer in time raises :class:`TransportError`.
+without an answer in time raises :class:`TransportError`. A connection that cannot be made
+raises :class:`TransportError` saying why (:func:`connect_error`): the node's certificate is
+not the pinned one, the node refused the connection, or it did not answer in time.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypeVar
 
 import trio
@@ -38,7 +40,12 @@ from quicnproto.errors import (
     TransportReason,
 )
 from quicnproto.transport.frames import read_frame, write_frame
-from quicnproto.transport.quic import QuicClient, TransportLimits, open_quic_connection
+from quicnproto.transport.quic import (
+    ConnectionClosedError,
+    QuicClient,
+    TransportLimits,
+    open_quic_connection,
+)
 from quicnproto.transport.tls import load_certificate
 from quicnproto.wire import (
     AUTH_NONCE_SIZE,
@@ -75,6 +82,20 @@ from quicnproto.wire import (
 )
 
 R = TypeVar("R")
+
+CRYPTO_ERROR = 0x100
+"""QUIC error code of a TLS alert is ``0x100 + alert`` (RFC 9001 §4.8)."""
+
+CONNECTION_REFUSED = 0x2
+"""QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1): the node's transport refuses an
+Initial when it holds too many connections, in total or from one address."""
+
+BAD_CERTIFICATE = 42
+"""TLS alert bad_certificate (RFC 8446 §6.2): our side rejected the node's certificate, which
+with a pinned trust anchor means it is not the pinned one."""
+
+NO_APPLICATION_PROTOCOL = 120
+"""TLS alert no_application_protocol (RFC 8446 §6.2, RFC 7301 §3.2): no common ALPN."""
 
 MESSAGE_ID_SIZE = 16
 """Length of the random message ids :meth:`NodeClient.enqueue` picks when given none."""
@@ -308,17 +329,65 @@ class NodeClient:
         return answer.count
 
 
+def connect_error(exc: TransportError, config: ClientConfig, *, timed_out: bool) -> TransportError:
+    """What a failed connection attempt means, as a :class:`TransportError` saying so.
+
+    The transport reports a close during the handshake as a
+    :class:`~quicnproto.transport.quic.ConnectionClosedError` with its QUIC error code:
+    ``0x100 + 42`` when our TLS stack rejected the node's certificate (with the pinned one as
+    the only trust anchor: a different certificate), ``0x100 + 120`` for no common ALPN, and
+    CONNECTION_REFUSED when the node turned the connection away (its total or per-address
+    connection limit; the refusal carries no reason phrase). Anything else is returned as is.
+
+    Args:
+        exc: what the transport raised.
+        config: the node's address, for the message.
+        timed_out: the whole ``connect_timeout`` passed without a handshake.
+    """
+    where = f"{config.host}:{config.port}"
+    code = exc.error_code if isinstance(exc, ConnectionClosedError) else None
+    if code == CRYPTO_ERROR + BAD_CERTIFICATE:
+        return TransportError("the node's certificate does not match the pinned one")
+    if code == CRYPTO_ERROR + NO_APPLICATION_PROTOCOL:
+        return TransportError(f"the node at {where} does not speak {config.alpn}")
+    if code is not None and CRYPTO_ERROR <= code < CRYPTO_ERROR + 0x100:
+        return TransportError(f"TLS handshake with {where} failed (alert {code - CRYPTO_ERROR})")
+    if code == CONNECTION_REFUSED:
+        return TransportError(
+            f"the node at {where} refused the connection: too many connections"
+            " (in total or from this address)"
+        )
+    if timed_out and code is None:
+        return TransportError(
+            f"no answer from {where} within {config.connect_timeout:g} s (handshake timed out)"
+        )
+    return exc
+
+
 @asynccontextmanager
 async def open_client(config: ClientConfig) -> AsyncIterator[NodeClient]:
     """Connect to a node, pinning its certificate.
 
     Raises:
-        ConfigError: the pinned certificate file is missing or malformed.
-        TransportError: the connection cannot be established.
+        ConfigError: a bad configuration (:meth:`ClientConfig.validate`), or the pinned
+            certificate file is missing or malformed.
+        TransportError: the connection cannot be established; the message says why
+            (:func:`connect_error`).
     """
+    config.validate()
     certificate = await trio.to_thread.run_sync(load_certificate, config.server_cert)
-    limits = TransportLimits(max_streams_per_connection=config.max_streams_per_connection)
-    async with open_quic_connection(
+    limits = TransportLimits(
+        max_streams_per_connection=config.max_streams_per_connection,
+        handshake_timeout=config.connect_timeout,
+    )
+    connection = open_quic_connection(
         config.host, config.port, server_certificate=certificate, alpn=config.alpn, limits=limits
-    ) as quic:
+    )
+    async with AsyncExitStack() as stack:
+        started = trio.current_time()
+        try:
+            quic = await stack.enter_async_context(connection)
+        except TransportError as exc:
+            timed_out = trio.current_time() - started >= config.connect_timeout
+            raise connect_error(exc, config, timed_out=timed_out) from exc
         yield NodeClient(quic, config, certificate)

@@ -22,30 +22,46 @@ text or JSON lines.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import inspect
 import itertools
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, MutableMapping
 from functools import partial
 from operator import attrgetter
+from pathlib import Path
 from typing import Any, cast
 
 import trio
 
 from quicnproto import __version__
 from quicnproto.config import NodeConfig
-from quicnproto.errors import ErrorCode, ProtocolError, QuicnprotoError, StoreError
+from quicnproto.errors import (
+    ConfigError,
+    ErrorCode,
+    ProtocolError,
+    QuicnprotoError,
+    StoreError,
+    sole_exception,
+)
 from quicnproto.log import log_event
 from quicnproto.node.auth_service import AuthService, key_package_parses
 from quicnproto.node.delivery_service import DeliveryService
 from quicnproto.node.store import RequestRefused, SQLiteStore, open_sqlite_store
 from quicnproto.transport.frames import read_frame, write_frame
 from quicnproto.transport.quic import QuicStream, serve_quic
-from quicnproto.transport.tls import ensure_node_certificate
+from quicnproto.transport.tls import (
+    ensure_node_certificate,
+    generate_self_signed_certificate,
+    load_certificate,
+    write_certificate_files,
+)
 from quicnproto.wire import (
     REQUESTS,
     ErrorResponse,
@@ -112,10 +128,49 @@ class PlainFormatter(logging.Formatter):
         return " ".join(parts)
 
 
-def configure_logging(*, json_lines: bool = False, level: str = "INFO", stream: Any = None) -> None:
-    """Send ``quicnproto`` logs to ``stream`` (default stderr) as plain text or JSON lines."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonLinesFormatter() if json_lines else PlainFormatter())
+class HeldLogHandler(logging.Handler):
+    """Hands records to ``target``, or keeps them (at most ``limit``) while holding, so a start
+    that fails prints only its error line; :meth:`release_held` lets the kept ones out and stops
+    holding, :meth:`discard` forgets them."""
+
+    def __init__(self, target: logging.Handler, *, hold: bool, limit: int = 10_000) -> None:
+        super().__init__()
+        self.target = target
+        self.limit = limit
+        self._held: list[logging.LogRecord] | None = [] if hold else None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        held = self._held
+        if held is None:
+            self.target.handle(record)
+        elif len(held) < self.limit:
+            held.append(record)
+
+    def release_held(self) -> None:
+        held, self._held = self._held, None
+        for record in held or ():
+            self.target.handle(record)
+
+    def discard(self) -> None:
+        if self._held is not None:
+            self._held.clear()
+
+
+def configure_logging(
+    *, json_lines: bool = False, level: str = "INFO", stream: Any = None, hold: bool = False
+) -> HeldLogHandler:
+    """Send ``quicnproto`` logs to ``stream`` (default stderr) as plain text or JSON lines.
+
+    Args:
+        json_lines: JSON lines instead of plain text.
+        level: the level name for ``quicnproto`` loggers.
+        stream: where to write (default stderr).
+        hold: keep records until the returned handler's ``release_held()`` (the ``serve`` command
+            releases them once the node started, and prints only its error line otherwise).
+    """
+    output = logging.StreamHandler(stream or sys.stderr)
+    output.setFormatter(JsonLinesFormatter() if json_lines else PlainFormatter())
+    handler = HeldLogHandler(output, hold=hold)
     # Ours at ``level``; aioquic's ("quic") only from WARNING, through the same handler.
     for name, name_level in (("quicnproto", level.upper()), ("quic", "WARNING")):
         target = logging.getLogger(name)
@@ -124,6 +179,7 @@ def configure_logging(*, json_lines: bool = False, level: str = "INFO", stream: 
         target.addHandler(handler)
         target.setLevel(name_level)
         target.propagate = False
+    return handler
 
 
 # --- the node ---------------------------------------------------------------------------------
@@ -138,9 +194,7 @@ class Node:
         certificate: the node's DER certificate (clients sign challenges for it).
     """
 
-    def __init__(
-        self, config: NodeConfig, store: SQLiteStore, *, certificate: bytes = b""
-    ) -> None:
+    def __init__(self, config: NodeConfig, store: SQLiteStore, *, certificate: bytes = b"") -> None:
         self.config = config
         self.store = store
         self.auth = AuthService(store, config, node_certificate=certificate)
@@ -272,15 +326,165 @@ class Node:
             await self.purge_once()
 
 
-def _prepare_files(config: NodeConfig) -> tuple[bytes, bytes]:
-    """Creates the data directory (0700) and an empty database file (0600) if missing, so
-    SQLite's journal files inherit owner-only permissions; returns the certificate and key."""
-    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for path in (config.cert_path, config.key_path, config.db_path):
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not config.db_path.exists():
-        os.close(os.open(config.db_path, os.O_CREAT | os.O_WRONLY, 0o600))
-    return ensure_node_certificate(config.cert_path, config.key_path)
+LOCK_FILE = "node.lock"
+"""File in the data directory a running node holds an exclusive ``flock`` on (one node per data
+directory); it holds that node's pid once it serves. It stays after the node stops."""
+
+
+class _Undo:
+    """What a starting node created on disk, removed again if the start fails: a directory
+    that did not exist goes with everything in it; in an existing one, only the files this
+    start created go."""
+
+    def __init__(self) -> None:
+        self.dirs: list[Path] = []
+        self.files: list[Path] = []
+
+    def make_dirs(self, path: Path, what: str) -> None:
+        """``mkdir -p path`` (0700), remembering each directory it created.
+
+        Raises:
+            ConfigError: ``path`` or a parent is not a directory, or cannot be created.
+        """
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise ConfigError(f"{what} {path} is not a directory") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot create {what} {path}: {exc.strerror}") from exc
+        finally:
+            self.dirs.extend(p for p in reversed(missing) if p.is_dir())
+        if not path.is_dir():
+            raise ConfigError(f"{what} {path} is not a directory")
+
+    def run(self) -> None:
+        """Remove what was created, newest first; never raises."""
+        for path in reversed(self.files):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        for path in reversed(self.dirs):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_certificate(config: NodeConfig) -> tuple[bytes, bytes, bool]:
+    """The node's certificate and key: read and checked when either file exists (nothing is
+    written then), else a new pair generated in memory (written by :func:`_open_files`).
+
+    Returns:
+        ``(certificate_der, private_key_der, generated)``.
+
+    Raises:
+        ConfigError: one file without the other, a malformed file, a key that does not
+            match the certificate, or a key readable by others.
+    """
+    cert_path, key_path = config.cert_path, config.key_path
+    if not cert_path.exists() and not key_path.exists():
+        cert, key = generate_self_signed_certificate()
+        return cert, key, True
+    if cert_path.exists():
+        try:
+            load_certificate(cert_path)
+        except ConfigError as exc:
+            raise ConfigError(f"node certificate {cert_path}: {exc}") from exc
+    cert, key = ensure_node_certificate(cert_path, key_path)
+    return cert, key, False
+
+
+def _lock_data_dir(config: NodeConfig, undo: _Undo) -> int:
+    """Create the data directory if missing and take the node lock in it.
+
+    Returns:
+        The lock file's descriptor; the lock lasts until it is closed.
+
+    Raises:
+        ConfigError: the data directory is not a directory or not writable, or another node
+            holds its lock (the message names that node's pid).
+    """
+    undo.make_dirs(config.data_dir, "data directory")
+    lock_path = config.data_dir / LOCK_FILE
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            undo.files.append(lock_path)
+        except FileExistsError:
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # removed meanwhile by a start that failed: try again
+            except OSError as exc:
+                raise ConfigError(f"cannot open {lock_path}: {exc.strerror}") from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"data directory {config.data_dir} is not writable: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            if isinstance(exc, BlockingIOError):
+                pid = f"pid {holder}" if holder.isdigit() else "pid unknown"
+                raise ConfigError(
+                    f"data directory {config.data_dir} is in use by another node ({pid})"
+                ) from exc
+            raise ConfigError(f"cannot lock {lock_path}: {exc.strerror}") from exc
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # we locked a file a failed start had just removed: take the new one
+
+
+def _open_files(
+    config: NodeConfig,
+    undo: _Undo,
+    certificate: tuple[bytes, bytes, bool],
+    clock: Callable[[], float],
+) -> tuple[int, SQLiteStore]:
+    """Lock the data directory, write a generated certificate and key, create the database
+    file (0600, so SQLite's journal files inherit owner-only permissions) and open the store.
+    Everything created is noted in ``undo``; on failure the lock is released.
+
+    Raises:
+        ConfigError: see :func:`_lock_data_dir`; a certificate file cannot be written.
+        StoreError: the database cannot be created or opened.
+    """
+    lock = _lock_data_dir(config, undo)
+    try:
+        cert, key, generated = certificate
+        if generated:
+            for path in (config.key_path, config.cert_path):
+                undo.make_dirs(path.parent, "directory")
+                undo.files.append(path)
+            write_certificate_files(config.cert_path, config.key_path, cert, key)
+        db_path = config.db_path
+        try:
+            undo.make_dirs(db_path.parent, "database directory")
+        except ConfigError as exc:
+            raise StoreError(str(exc)) from exc
+        undo.files.extend(
+            p
+            for p in (db_path, *(Path(f"{db_path}{s}") for s in ("-wal", "-shm", "-journal")))
+            if not p.exists()
+        )
+        if not db_path.exists():
+            try:
+                os.close(os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise StoreError(f"cannot create database {db_path}: {exc.strerror}") from exc
+        try:
+            store = open_sqlite_store(
+                db_path, config.store_limits(), clock=clock, key_package_check=key_package_parses
+            )
+        except StoreError as exc:
+            raise StoreError(f"database {db_path}: {exc}") from exc
+    except BaseException:
+        os.close(lock)
+        raise
+    return lock, store
 
 
 async def serve(
@@ -291,8 +495,19 @@ async def serve(
 ) -> None:
     """Run a node until cancelled.
 
-    Creates the data directory, writes a self-signed certificate and key there on first start
-    (if missing), opens (and migrates) the SQLite store, then listens for QUIC connections.
+    Start-up goes in this order, and a failure at any step leaves nothing new on disk (a data
+    directory that did not exist is removed again; in an existing one, only files this start
+    created are removed) and raises its cause, never an exception group:
+
+    1. check the configuration, and the certificate and key if they exist (only reads; a
+       missing pair is generated in memory);
+    2. bind the UDP socket (requests wait until the node is ready);
+    3. create the data directory if missing and lock it (``node.lock``: one node per data
+       directory);
+    4. write a generated certificate and key, create the database if missing, and open it
+       (refusing another program's SQLite file, a corrupt one, or one from a newer version,
+       without writing to it; migrating an older node database).
+
     Store rows that fail validation at open are quarantined and counted in a
     ``store_quarantined`` log event (count only; VALIDATION SRV-CR-05).
 
@@ -302,9 +517,11 @@ async def serve(
         task_status: receives the bound ``(host, port)`` once the node accepts connections.
 
     Raises:
-        ConfigError: bad configuration or certificate files.
-        StoreError: the database cannot be opened, or SQLite reports it corrupt.
-        OSError: the socket cannot be bound.
+        ConfigError: bad configuration or certificate files, a data directory that is not a
+            writable directory, or one another node holds.
+        TransportError: the socket cannot be bound.
+        StoreError: the database cannot be created or opened, is not a node database, is
+            corrupt, or is newer than this code.
 
     Cancellation:
         Cancelling the surrounding scope stops the listener, abandons in-flight requests (a
@@ -312,25 +529,24 @@ async def serve(
         and closes the store.
 
     Resource handling:
-        The UDP socket belongs to the transport; the store's connections are closed on exit.
+        The UDP socket belongs to the transport; the store's connections are closed and the
+        data directory's lock released on exit.
     """
     config.validate()
-    cert, key = await trio.to_thread.run_sync(_prepare_files, config)
-    store = await trio.to_thread.run_sync(
-        partial(
-            open_sqlite_store,
-            config.db_path,
-            config.store_limits(),
-            clock=clock,
-            key_package_check=key_package_parses,
-        )
-    )
-    if store.quarantined:
-        log_event(logging.WARNING, "store_quarantined", count=store.quarantined)
-    node = Node(config, store, certificate=cert)
+    certificate = await trio.to_thread.run_sync(_read_certificate, config)
+    cert, key, _ = certificate
+    ready = trio.Event()
+    node: Node | None = None
+
+    async def handle_stream(stream: QuicStream) -> None:
+        await ready.wait()
+        assert node is not None
+        await node.handle_stream(stream)
+
+    undo = _Undo()
+    opened: tuple[int, SQLiteStore] | None = None
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(node.purge_loop)
             address = await nursery.start(
                 partial(
                     serve_quic,
@@ -339,10 +555,20 @@ async def serve(
                     certificate=cert,
                     private_key=key,
                     alpn=config.alpn,
-                    handler=node.handle_stream,
+                    handler=handle_stream,
                     limits=config.transport_limits(),
                 )
             )
+            opened = await trio.to_thread.run_sync(_open_files, config, undo, certificate, clock)
+            lock, store = opened
+            if store.quarantined:
+                log_event(logging.WARNING, "store_quarantined", count=store.quarantined)
+            node = Node(config, store, certificate=cert)
+            nursery.start_soon(node.purge_loop)
+            undo = _Undo()  # started: from here on nothing is removed
+            os.ftruncate(lock, 0)
+            os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
+            ready.set()
             log_event(
                 logging.INFO,
                 "listening",
@@ -351,6 +577,15 @@ async def serve(
                 version=__version__,
             )
             task_status.started(address)
+    except BaseExceptionGroup as group:
+        cause = sole_exception(group)
+        if isinstance(cause, Exception) and not ready.is_set():
+            raise cause from cause.__cause__
+        raise
     finally:
         with trio.CancelScope(shield=True):
-            await store.aclose()
+            if opened is not None:
+                await opened[1].aclose()
+            await trio.to_thread.run_sync(undo.run)
+            if opened is not None:
+                os.close(opened[0])

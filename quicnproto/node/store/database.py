@@ -1,7 +1,7 @@
 """The store's SQLite file and its connections.
 
-:class:`Database` opens the file (WAL mode, ``quick_check``, migrations, quarantine of bad rows;
-VALIDATION SRV-CR-05) and keeps a small pool of connections, one per use, created with
+:class:`Database` opens the file (owner and ``quick_check`` first, which only read, then WAL
+mode, migrations, quarantine of bad rows; VALIDATION SRV-CR-05) and keeps a small pool of connections, one per use, created with
 ``check_same_thread=False`` so the group commit's thread may finish what the event loop began.
 The database runs with ``synchronous=FULL``: a ``COMMIT`` returns after its fsync, so a write is
 on disk when its caller hears back and survives ``kill -9``.
@@ -30,9 +30,14 @@ class Database:
         key_package_check: whether a stored KeyPackage still parses; rows it rejects are
             quarantined at open (the node passes an ``mls`` decoder; None checks columns only).
 
+    A file that is refused (another program's, corrupt, newer) is only read, never written
+    (:func:`~quicnproto.node.store.schema.check_owner`): a node database from before
+    ``application_id`` existed gets it set here, nothing else without it is adopted.
+
     Raises:
-        StoreError: the file cannot be opened, SQLite reports it corrupt (``quick_check``), or
-            its schema is newer than this code.
+        StoreError: the file cannot be opened, is not a SQLite database, is another program's
+            database, SQLite reports it corrupt (``quick_check``), or its schema is newer than
+            this code.
     """
 
     def __init__(
@@ -50,17 +55,25 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        with self._guard():
-            conn = self.acquire()
-            try:
-                schema.switch_to_wal(conn)
-                schema.quick_check(conn)
-                schema.migrate(conn)
-                self.quarantined = quarantine.quarantine_bad_rows(
-                    conn, self.limits, key_package_check, time.time()
-                )
-            finally:
-                self.release(conn)
+        try:
+            with self._guard():
+                conn = self.acquire()
+                try:
+                    # Read-only checks first, so a refused file is left exactly as it was.
+                    schema.check_owner(conn)
+                    schema.quick_check(conn)
+                    schema.switch_to_wal(conn)
+                    schema.migrate(conn)
+                    self.quarantined = quarantine.quarantine_bad_rows(
+                        conn, self.limits, key_package_check, time.time()
+                    )
+                finally:
+                    self.release(conn)
+        except BaseException:
+            # Closed now, not when the collector gets to them: SQLite removes its -wal and
+            # -shm files when the last connection closes.
+            self.close()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         return schema.connect(self.path)
@@ -103,6 +116,8 @@ class Database:
         try:
             yield
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_NOTADB:
+                raise StoreError("not a database: SQLite cannot read it") from exc
             raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from exc
 
     @contextlib.contextmanager

@@ -1,8 +1,11 @@
 """The store's file: its schema, migrations keyed by ``PRAGMA user_version``, and the checks run
-when it is opened (WAL mode, ``quick_check``).
+when it is opened (owner, ``quick_check``, WAL mode).
 
-A database newer than this code is refused with :class:`StoreError` rather than misread; a file
-SQLite itself reports corrupt is refused rather than served.
+A node database carries ``PRAGMA application_id`` :data:`APPLICATION_ID`, set when the file is
+created. Another program's SQLite file (another id, or no id and tables of its own) is refused
+with :class:`StoreError` and never migrated; so is a database newer than this code, rather than
+misread, and a file SQLite itself reports corrupt, rather than served. These checks only read:
+a refused file is left byte for byte as it was.
 
 Tables::
 
@@ -20,6 +23,7 @@ Tables::
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -127,6 +131,76 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+APPLICATION_ID = 0x514E5043
+"""``PRAGMA application_id`` of a node database (ASCII ``QNPC``), set at creation."""
+
+
+def node_tables(version: int) -> frozenset[str]:
+    """The tables of a node database at schema ``version`` (those its migrations create)."""
+    return frozenset(
+        name
+        for statements in MIGRATIONS[:version]
+        for statement in statements
+        for name in re.findall(r"CREATE TABLE (\w+)", statement)
+    )
+
+
+def check_owner(conn: sqlite3.Connection) -> bool:
+    """Refuse a file that is not a node database this code can serve; only reads.
+
+    A file with :data:`APPLICATION_ID` is ours. A file without an application id is ours
+    only when it is empty (a new file: no tables, ``user_version`` 0) or is a node database
+    from before the id existed: ``user_version`` in 1..:data:`SCHEMA_VERSION` and exactly the
+    tables :func:`node_tables` names for that version. :func:`migrate` sets the id on both;
+    nothing else without an id is ever adopted.
+
+    Returns:
+        Whether the application id still has to be set (a new file or an older node database).
+
+    Raises:
+        StoreError: not a SQLite database, unreadable, another program's database, or a node
+            database newer than this code.
+    """
+    # One read transaction (unless the caller's), so the three reads see one snapshot even
+    # while another process migrates the file.
+    own_transaction = not conn.in_transaction
+    try:
+        if own_transaction:
+            conn.execute("BEGIN")
+        (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        tables = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+            )
+        }
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_NOTADB:
+            raise StoreError("not a database: SQLite cannot read it") from exc
+        raise StoreError(f"cannot read the database: {exc}") from exc
+    finally:
+        if own_transaction and conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")  # it only read
+    ours = app_id == APPLICATION_ID or (
+        app_id == 0 and bool(tables) and tables >= node_tables(SCHEMA_VERSION)
+    )
+    if version > SCHEMA_VERSION and ours:
+        raise StoreError(
+            f"database schema version {version} is newer than this node ({SCHEMA_VERSION})"
+        )
+    if app_id == APPLICATION_ID:
+        return False
+    if app_id == 0 and version == 0 and not tables:
+        return True
+    if app_id == 0 and 1 <= version <= SCHEMA_VERSION and tables == node_tables(version):
+        return True
+    if app_id != 0:
+        raise StoreError(f"not a node database (application_id {app_id:#x}); refusing it")
+    raise StoreError("not a node database (its tables are not the node's); refusing to adopt it")
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection to ``path`` in autocommit mode, usable from any thread, with
@@ -178,14 +252,18 @@ def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION`, one migration per write transaction.
 
     The version is read inside each transaction, so processes opening one new file at the same
-    moment never run a migration twice.
+    moment never run a migration twice. The first transaction checks the owner again
+    (:func:`check_owner`) and sets :data:`APPLICATION_ID` on a new file or an older node
+    database.
 
     Raises:
-        StoreError: the file's schema is newer than this code.
+        StoreError: the file is not a node database, or its schema is newer than this code.
     """
     while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if check_owner(conn):
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise StoreError(

@@ -14,7 +14,6 @@ from quicnproto.errors import ConfigError
     ("text", "expected"),
     [
         ("0.0.0.0:4201", ("0.0.0.0", 4201)),
-        ("127.0.0.1:0", ("127.0.0.1", 0)),
         ("localhost", ("localhost", DEFAULT_PORT)),
         ("[::1]:9000", ("::1", 9000)),
         ("[::]", ("::", DEFAULT_PORT)),
@@ -25,10 +24,18 @@ def test_parse_address_accepts(text: str, expected: tuple[str, int]) -> None:
     assert parse_address(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", ":4201", "host:", "host:x", "host:70000", "[::1", "[::1]x"])
+@pytest.mark.parametrize(
+    "text", ["", ":4201", "host:", "host:x", "host:70000", "host:-1", "[::1", "[::1]x", "h:0"]
+)
 def test_parse_address_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_address(text)
+
+
+def test_parse_address_accepts_port_zero_only_for_binding() -> None:
+    assert parse_address("127.0.0.1:0", allow_port_zero=True) == ("127.0.0.1", 0)
+    with pytest.raises(ConfigError):
+        parse_address("127.0.0.1:0")
 
 
 def test_node_defaults_are_the_validation_caps() -> None:
@@ -63,7 +70,14 @@ def test_node_paths_default_into_data_dir() -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"port": 70000}, {"max_frame_size": 0}, {"nesting_limit": -1}, {"max_wait_ms": -1}],
+    [
+        {"port": 70000},
+        {"max_frame_size": 0},
+        {"nesting_limit": -1},
+        {"max_wait_ms": -1},
+        {"log_level": "bogus"},
+        {"log_level": "notset"},
+    ],
 )
 def test_node_validate_rejects_out_of_range(overrides: dict[str, int]) -> None:
     with pytest.raises(ConfigError):
@@ -74,3 +88,28 @@ def test_client_defaults() -> None:
     config = ClientConfig()
     assert (config.host, config.port) == ("127.0.0.1", 4201)
     assert config.server_cert == Path("data/server-cert.der")
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error", "CRITICAL"])
+def test_node_validate_accepts_log_levels_in_any_case(level: str) -> None:
+    NodeConfig(log_level=level).validate()
+
+
+def test_client_validate_accepts_the_defaults() -> None:
+    ClientConfig().validate()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"port": 0},
+        {"port": 65536},
+        {"request_timeout": 0.0},
+        {"request_timeout": -1.0},
+        {"request_timeout": float("nan")},
+        {"max_streams_per_connection": 0},
+    ],
+)
+def test_client_validate_rejects_out_of_range(overrides: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        ClientConfig(**overrides).validate()  # type: ignore[arg-type]

@@ -602,3 +602,81 @@ def test_consumed_key_packages_from_before_version_4_are_forgotten_after_the_max
         b.add_key_package(ALICE, b"old", b"kp", False, int(NOW + 100 * day), NOW + 89 * day)
     assert b.purge(NOW + 91 * day) == 1
     b.close()
+
+
+# --- application_id: whose file this is ---------------------------------------------------------
+
+
+def _pragma(path: Path, name: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_new_database_carries_the_node_application_id(tmp_path: Path) -> None:
+    from quicnproto.node.store.schema import APPLICATION_ID
+
+    Database(tmp_path / "n.db").close()
+    assert _pragma(tmp_path / "n.db", "application_id") == APPLICATION_ID
+
+
+def test_node_database_from_before_the_application_id_is_adopted(tmp_path: Path) -> None:
+    from quicnproto.node.store import MIGRATIONS
+    from quicnproto.node.store.schema import APPLICATION_ID
+
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statements in MIGRATIONS:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.close()
+    Database(path).close()
+    assert _pragma(path, "application_id") == APPLICATION_ID
+    assert _pragma(path, "user_version") == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        ["CREATE TABLE foo(x)"],
+        ["CREATE TABLE foo(x)", "PRAGMA user_version = 3"],
+        ["PRAGMA application_id = 1234", "CREATE TABLE queues(x)"],
+        ["PRAGMA application_id = 1234"],
+        ["CREATE TABLE queues(x)", "PRAGMA user_version = 1"],
+    ],
+    ids=["foreign-table", "foreign-versioned", "other-application", "other-empty", "half-node"],
+)
+def test_foreign_database_is_refused_and_left_untouched(tmp_path: Path, setup: list[str]) -> None:
+    path = tmp_path / "foreign.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in setup:
+        conn.execute(statement)
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a node database"):
+        Database(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db"]
+
+
+def test_file_that_is_not_a_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database, just some text" * 50)
+    with pytest.raises(StoreError, match="not a database: SQLite"):
+        Database(path)
+    assert path.read_bytes() == b"this is not a database, just some text" * 50
+
+
+def test_newer_node_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    Database(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer"):
+        Database(path)
+    assert path.read_bytes() == before
