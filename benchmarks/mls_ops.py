@@ -117,6 +117,10 @@ def update_ms(groups: list[Group], repeat: int = 5) -> dict[str, object]:
     c = longest_path_member(groups)
     r = 0 if c != 0 else 1
     committer, receiver = groups[c], groups[r]
+    # a member's tree hashes are cached once its epoch began (they make its GroupContext);
+    # warm them here too, so the figures are those of a running member
+    committer.tree.tree_hash()
+    receiver.tree.tree_hash()
     length = len(committer.tree.filtered_direct_path(committer.own_leaf))
     creates, processes = [], []
     for _ in range(repeat):
