@@ -26,7 +26,6 @@ then refused with ``UNSUPPORTED``.
 from __future__ import annotations
 
 import hmac
-import importlib
 import secrets
 import time
 from collections.abc import Callable, MutableMapping
@@ -36,8 +35,11 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from mls.errors import DecodeError
+from mls.framing import MLSMessage, WireFormat
 from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode
+from quicnproto.node.rate_limiter import RateLimiter
 from quicnproto.node.store import RequestRefused, Store
 from quicnproto.wire import (
     AUTH_NONCE_SIZE,
@@ -61,8 +63,6 @@ SIGNATURE_SIZE = 64  # Ed25519 signature (RFC 8032 §5.1.6)
 _NONCE = "auth.nonce"
 _IDENTITIES = "auth.identities"
 
-MLS_KEY_PACKAGE_WIRE_FORMAT = 5  # RFC 9420 §6: mls_key_package
-MLS10 = 1  # RFC 9420 §6: ProtocolVersion mls10
 
 
 def identities(state: MutableMapping[str, Any]) -> list[bytes]:
@@ -161,100 +161,22 @@ def key_package_parses(package: bytes) -> bool:
 
 
 def _decode_key_package(package: bytes, key_package_type: Any) -> Any:
-    """An ``MLSMessage(mls_key_package)`` or a bare ``KeyPackage`` as a KeyPackage value."""
-    message_type: Any = None
-    try:
-        message_type = importlib.import_module("mls.framing").MLSMessage
-    except (ImportError, AttributeError):
-        pass
-    if message_type is not None:
-        from mls.errors import DecodeError
+    """An ``MLSMessage(mls_key_package)`` or a bare ``KeyPackage`` as a KeyPackage value.
 
-        try:
-            message = message_type.decode(package)
-        except DecodeError:
-            return key_package_type.decode(package)
-        if int(message.wire_format) != MLS_KEY_PACKAGE_WIRE_FORMAT:
-            raise RequestRefused(ErrorCode.INVALID, "not an mls_key_package message")
-        for name in ("key_package", "body", "message"):
-            body = getattr(message, name, None)
-            if isinstance(body, key_package_type):
-                return body
-        raise RequestRefused(ErrorCode.INVALID, "not an mls_key_package message")
-    # Without mls.framing: MLSMessage is version (u16) || wire_format (u16) || KeyPackage.
-    header = MLS10.to_bytes(2, "big") + MLS_KEY_PACKAGE_WIRE_FORMAT.to_bytes(2, "big")
-    if package.startswith(header):
-        from mls.errors import DecodeError
-
-        try:
-            return key_package_type.decode(package[4:])
-        except DecodeError:
-            pass
-    return key_package_type.decode(package)
-
-
-class _Bucket:
-    __slots__ = ("tokens", "stamp")
-
-    def __init__(self, tokens: float, stamp: float) -> None:
-        self.tokens = tokens
-        self.stamp = stamp
-
-
-class RateLimiter:
-    """Token buckets keyed by anything hashable: ``capacity`` tokens, ``rate`` per second.
-
-    At most ``max_keys`` buckets are kept (clients choose the keys, e.g. any 32 bytes as a
-    claim target). When full, buckets that have refilled are forgotten (a new bucket is the
-    same), and if that is not enough, the least recently used ones; it then has a quarter of
-    ``max_keys`` free, so the cost of the sweep is spread over that many new keys.
+    Raises:
+        DecodeError: neither decodes.
+        RequestRefused: INVALID for an MLSMessage of another wire format.
     """
-
-    MAX_KEYS = 100_000
-
-    def __init__(
-        self,
-        capacity: float,
-        rate: float,
-        clock: Callable[[], float] = time.monotonic,
-        *,
-        max_keys: int = MAX_KEYS,
-    ) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self.max_keys = max_keys
-        self._clock = clock
-        self._buckets: dict[Any, _Bucket] = {}  # least recently used first
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def try_take(self, key: Any, amount: float = 1.0) -> bool:
-        now = self._clock()
-        bucket = self._buckets.pop(key, None)
-        if bucket is None:
-            if len(self._buckets) >= self.max_keys:
-                self._make_room(now)
-            bucket = _Bucket(self.capacity, now)
-        else:
-            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.stamp) * self.rate)
-            bucket.stamp = now
-        self._buckets[key] = bucket
-        if bucket.tokens < amount:
-            return False
-        bucket.tokens -= amount
-        return True
-
-    def _make_room(self, now: float) -> None:
-        for key in [
-            k
-            for k, b in self._buckets.items()
-            if b.tokens + (now - b.stamp) * self.rate >= self.capacity
-        ]:
-            del self._buckets[key]
-        keep = self.max_keys - max(1, self.max_keys // 4)
-        while len(self._buckets) > keep:
-            del self._buckets[next(iter(self._buckets))]
+    try:
+        message = MLSMessage.decode(package)
+    except DecodeError:
+        return key_package_type.decode(package)
+    if message.wire_format != WireFormat.MLS_KEY_PACKAGE:
+        raise RequestRefused(ErrorCode.INVALID, "not an mls_key_package message")
+    body = message.body
+    if not isinstance(body, key_package_type):
+        raise RequestRefused(ErrorCode.INVALID, "not an mls_key_package message")
+    return body
 
 
 class AuthService:

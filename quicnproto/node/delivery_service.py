@@ -43,10 +43,10 @@ from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode
 from quicnproto.node.auth_service import (
     IDENTITY_KEY_SIZE,
-    RateLimiter,
     is_authenticated,
     require_identity,
 )
+from quicnproto.node.rate_limiter import RateLimiter
 from quicnproto.node.store import RequestRefused, Store
 from quicnproto.wire import (
     Ack,

@@ -17,11 +17,11 @@ from quicnproto.config import NodeConfig
 from quicnproto.errors import ErrorCode, ProtocolError
 from quicnproto.node.auth_service import (
     AuthService,
-    RateLimiter,
     check_key_package,
     identities,
 )
 from quicnproto.node.delivery_service import DeliveryService
+from quicnproto.node.rate_limiter import RateLimiter
 from quicnproto.node.store import RequestRefused, open_sqlite_store
 from quicnproto.wire import (
     Ack,
