@@ -228,12 +228,8 @@ def test_epoch_retention(suite: int) -> None:
     settle(h)
 
 
-LARGE_SUITES = [1, 2]
-"""Measured on 2 busy cores: 12-36 s per suite (144 s for all seven; the P-384 and P-521
-suites are slowest), so the 100-member run takes one X25519 and one P-256 suite."""
-
-
-@pytest.mark.parametrize("suite", LARGE_SUITES, ids=lambda s: f"cs{s}")
+@pytest.mark.slow
+@SUITES
 def test_hundred_member_lifecycle(suite: int) -> None:
     h = GroupHarness(suite, 1)
     h.add(0, 49)

@@ -131,3 +131,35 @@ def test_acc07_two_different_adds_for_one_client_still_fail() -> None:
     with unchanged(h.group(2)), pytest.raises(ValidationError) as info:
         h.group(2).process(message)
     assert info.value.rule == RULE_DUPLICATE_ADD
+
+
+def test_acc05_updates_and_commits_replacing_an_expired_leaf_are_accepted() -> None:
+    # RFC 9420 §5.3.2: a member whose KeyPackage leaf has expired may still replace it. The
+    # receiver's clock runs 200 days ahead, past the 90-day lifetime of bob's leaf.
+    import time
+
+    from mls.group.config import GroupConfig
+    from mls.tree_validation import LifetimePolicy
+
+    h = GroupHarness(1, 2)
+    alice, bob = h.group(0), h.group(1)
+    bob_leaf = bob.tree.leaf_node(bob.own_leaf)
+    assert bob_leaf is not None and bob_leaf.lifetime is not None
+    later = int(time.time()) + 200 * 24 * 3600
+    assert later > bob_leaf.lifetime.not_after
+    alice.config = GroupConfig(lifetime_policy=LifetimePolicy(clock=lambda: later))
+    # an Update proposal from bob, committed by alice
+    proposal = bob.propose_update()
+    assert isinstance(alice.process(proposal), ProposalMessage)
+    created = alice.commit()
+    alice.merge_pending_commit()
+    staged = bob.process(created.message.encode())
+    assert isinstance(staged, StagedCommit)
+    bob.merge(staged)
+    # a self-update Commit from bob, whose path leaf replaces the leaf again
+    created = bob.commit(force_path=True)
+    bob.merge_pending_commit()
+    staged = alice.process(created.message.encode())
+    assert isinstance(staged, StagedCommit)
+    alice.merge(staged)
+    assert alice.epoch_authenticator == bob.epoch_authenticator
