@@ -203,3 +203,39 @@ async def test_bad_input_gives_one_line_and_leaves_the_state_alone(tmp_path: Pat
             after = state.read_bytes() if state.exists() else None
             assert before == after, args
         del secret
+
+
+async def test_concurrent_invites_deliver_exactly_one_welcome_each(tmp_path: Path) -> None:
+    # alice and bob invite at the same moment: at most one of their first Commits wins the
+    # epoch; the loser's Welcome is never released, its invite is rebuilt on the new epoch,
+    # and each invitee finds exactly one Welcome
+    async with running_node(tmp_path / "node") as node:
+        cli = _cli(node.port, node.config.cert_path, tmp_path / "clients")
+        await cli.register("alice")
+        bob = await cli.register("bob")
+        carol = await cli.register("carol")
+        dave = await cli.register("dave")
+        await cli.run("create-group", "--state", str(cli.state("alice")), "--group-id", "g")
+        await cli.run("invite", "--state", str(cli.state("alice")), "--peer-key", bob)
+        await cli.run("join", "--state", str(cli.state("bob")))
+        async with trio.open_nursery() as nursery:
+            for name, peer in (("alice", carol), ("bob", dave)):
+                nursery.start_soon(
+                    lambda name=name, peer=peer: cli.run(
+                        "invite", "--state", str(cli.state(name)), "--peer-key", peer
+                    )
+                )
+        for name in ("carol", "dave"):
+            joined = await cli.json("join", "--state", str(cli.state(name)))
+            # one Welcome (the other invite's Commit may follow it, if it came second)
+            assert [r["kind"] for r in joined].count("joined") == 1
+            assert {r["kind"] for r in joined} <= {"joined", "commit"}
+            # nothing else waits: no second Welcome
+            again = await cli.run("join", "--state", str(cli.state(name)), "--wait", "0", check=False)
+            assert again.returncode == 9
+        for name in ("alice", "bob", "carol", "dave"):
+            await cli.run("recv", "--state", str(cli.state(name)))
+        infos = [await cli.group_info(n) for n in ("alice", "bob", "carol", "dave")]
+        assert {i["epoch"] for i in infos} == {3}
+        assert len({i["epoch_authenticator"] for i in infos}) == 1
+        assert {i["members"] for i in infos} == {4}
