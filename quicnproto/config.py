@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quicnproto.errors import ConfigError
-from quicnproto.transport.quic import TransportLimits
+from quicnproto.transport.quic.limits import TransportLimits
 
 DEFAULT_PORT = 4201
 """The node's UDP port unless told otherwise."""

@@ -27,12 +27,40 @@ carries a ``reason`` (:class:`~quicnproto.errors.TransportReason`). Logs go to
 ``quicnproto.transport`` and never contain payloads or keys.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from quicnproto.errors import ConnectionClosedError, StreamResetError, TransportError
-from quicnproto.transport.quic.client import QuicClient, open_quic_connection
-from quicnproto.transport.quic.endpoint import NetworkAddress
 from quicnproto.transport.quic.limits import SOCKET_BUFFER_SIZE, TransportLimits
-from quicnproto.transport.quic.server import serve_quic
-from quicnproto.transport.quic.stream import ConnectionInfo, QuicStream
+
+if TYPE_CHECKING:
+    from quicnproto.transport.quic.client import QuicClient, open_quic_connection
+    from quicnproto.transport.quic.endpoint import NetworkAddress
+    from quicnproto.transport.quic.server import serve_quic
+    from quicnproto.transport.quic.stream import ConnectionInfo, QuicStream
+
+# The driver (and aioquic) load on first use: configuration and the command line import this
+# package for its limits without paying for the QUIC stack.
+_LAZY = {
+    "QuicClient": "client",
+    "open_quic_connection": "client",
+    "NetworkAddress": "endpoint",
+    "serve_quic": "server",
+    "ConnectionInfo": "stream",
+    "QuicStream": "stream",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SOCKET_BUFFER_SIZE",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE
+SMALLEST_MAX_DATAGRAM_SIZE = 1200  # RFC 9000 §14: the smallest UDP payload QUIC may assume
+
 
 SOCKET_BUFFER_SIZE = 4 * 1024 * 1024
 """Requested SO_RCVBUF / SO_SNDBUF (the kernel may cap it)."""

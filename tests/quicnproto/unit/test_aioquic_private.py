@@ -258,3 +258,12 @@ def test_missing_private_state_falls_back_and_warns_once_when_not_strict(
         assert _aioquic.unacknowledged_bytes(pair.client, 0) == 0
     warnings = [r for r in caplog.records if r.getMessage() == "aioquic_private_api_missing"]
     assert len(warnings) == 1
+
+
+def test_our_smallest_datagram_size_is_aioquics() -> None:
+    # limits.py restates aioquic's constant so that importing the limits loads no aioquic
+    from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE
+
+    from quicnproto.transport.quic import limits
+
+    assert limits.SMALLEST_MAX_DATAGRAM_SIZE == SMALLEST_MAX_DATAGRAM_SIZE
