@@ -213,20 +213,30 @@ def _space(pair: Pair) -> Any:
 # (object holding the attribute, attribute, the call that must notice it is gone)
 MISSING = {
     "sender._buffer_stop": (
-        _sender, "_buffer_stop", lambda p: _aioquic.unacknowledged_bytes(p.client, 0)
+        _sender,
+        "_buffer_stop",
+        lambda p: _aioquic.unacknowledged_bytes(p.client, 0),
     ),
     "connection._streams": (
-        lambda p: p.client, "_streams", lambda p: _aioquic.unacknowledged_bytes(p.client, 0)
+        lambda p: p.client,
+        "_streams",
+        lambda p: _aioquic.unacknowledged_bytes(p.client, 0),
     ),
     "connection._spaces": (
-        lambda p: p.server, "_spaces", lambda p: _aioquic.ack_with_data(p.server, p.now)
+        lambda p: p.server,
+        "_spaces",
+        lambda p: _aioquic.ack_with_data(p.server, p.now),
     ),
     "space.ack_at": (_space, "ack_at", lambda p: _aioquic.ack_with_data(p.server, p.now)),
     "connection._close_pending": (
-        lambda p: p.client, "_close_pending", lambda p: _aioquic.close_pending(p.client)
+        lambda p: p.client,
+        "_close_pending",
+        lambda p: _aioquic.close_pending(p.client),
     ),
     "connection._ack_delay": (
-        lambda p: p.server, "_ack_delay", lambda p: _aioquic.set_ack_delay(p.server, 0.02)
+        lambda p: p.server,
+        "_ack_delay",
+        lambda p: _aioquic.set_ack_delay(p.server, 0.02),
     ),
     "tls._peer_certificate": (
         lambda p: p.client.tls,
