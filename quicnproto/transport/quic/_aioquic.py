@@ -11,7 +11,7 @@ close_pending             ``_close_pending``                              True: 
 set_ack_delay             ``_ack_delay``                                  nothing: 1 ms ACK delay
 peer_certificate_der      ``tls._peer_certificate``                       None: the pin fails closed
 encode_refusal            ``CryptoPair``, ``QuicPacketBuilder``           raises
-discard                   the connection's ``__dict__``                  nothing: freed by gc
+discard                   the connection's ``__dict__``                   nothing: freed by gc
 ========================  ==============================================  =====================
 
 A helper that finds its state gone logs ``aioquic_private_api_missing`` once and falls back as

@@ -10,8 +10,10 @@ shows it for each attribute). Run these before raising the aioquic cap in pyproj
 
 from __future__ import annotations
 
+import gc
 import logging
 import ssl
+import weakref
 from typing import Any
 
 import pytest
@@ -198,6 +200,28 @@ def test_encode_refusal_closes_the_clients_connection_with_the_code() -> None:
         pair.now += 1.0
         pair.client.handle_timer(now=pair.now)
     assert [event.error_code for event in terminated] == [QuicErrorCode.CONNECTION_REFUSED]
+
+
+def test_discard_lets_reference_counting_free_a_connected_connection() -> None:
+    # A connected QuicConnection sits in reference cycles; without discard, only the cyclic
+    # collector would free it.
+    pair = Pair().connect()
+    pair.client.send_stream_data(0, b"x", end_stream=True)
+    pair.flow()
+    server, client = pair.server, pair.client
+    assert server is not None
+    gc.collect()
+    gc.disable()
+    try:
+        kept = weakref.ref(client)
+        del pair, client
+        assert kept() is not None
+        discarded = weakref.ref(server)
+        _aioquic.discard(server)
+        del server
+        assert discarded() is None
+    finally:
+        gc.enable()
 
 
 def _sender(pair: Pair) -> Any:
