@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quicnproto.errors import ConfigError
-from quicnproto.transport.quic.limits import TransportLimits
+from quicnproto.transport.quic.limits import RetryMode, TransportLimits
 
 DEFAULT_PORT = 4201
 """The node's UDP port unless told otherwise."""
@@ -170,6 +170,11 @@ class NodeConfig:
     max_connection_age: float = TransportLimits.max_connection_age
     """Seconds after which a connection is closed regardless of activity (VALIDATION §5.7)."""
 
+    retry: RetryMode = RetryMode.AUTO
+    """When clients must prove their address with a Retry round trip before the node keeps any
+    state for them (VALIDATION SRV-Q-04): ``auto`` only while many handshakes are unvalidated
+    (a flood of Initials), ``always``, or ``never``."""
+
     queue_max_messages: int = StoreLimits.queue_max_messages
     """Messages one recipient's queue may hold (VALIDATION §5.7)."""
 
@@ -315,6 +320,13 @@ class NodeConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.max_wait_ms < 0:
             raise ConfigError("max_wait_ms must not be negative")
+        if not isinstance(self.retry, RetryMode):
+            try:
+                self.retry = RetryMode(self.retry)
+            except ValueError:
+                raise ConfigError(
+                    f"unknown retry mode {self.retry!r} (one of: auto, always, never)"
+                ) from None
         check_log_level(self.log_level)
 
 

@@ -58,7 +58,17 @@ MLS_LAYERS = [
 ]
 """Bottom first. A new module must be placed here, which is the point."""
 
-MLS_FORBIDDEN = {"quicnproto", "trio", "aioquic", "capnp", "sqlite3", "socket", "asyncio", "typer", "rich"}
+MLS_FORBIDDEN = {
+    "quicnproto",
+    "trio",
+    "aioquic",
+    "capnp",
+    "sqlite3",
+    "socket",
+    "asyncio",
+    "typer",
+    "rich",
+}
 
 
 def _module_name(path: Path, package: str) -> str:
@@ -111,7 +121,9 @@ def test_mls_modules_are_all_placed_in_a_layer() -> None:
         name = _module_name(path, "mls")
         if name == "" or name.startswith("vectors"):
             continue
-        assert _rank(name) is not None, f"mls/{path.relative_to(ROOT / 'mls')} is missing from MLS_LAYERS"
+        assert _rank(name) is not None, (
+            f"mls/{path.relative_to(ROOT / 'mls')} is missing from MLS_LAYERS"
+        )
 
 
 @pytest.mark.parametrize("path", _mls_modules(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -150,14 +162,24 @@ def test_quicnproto_layers(path: Path) -> None:
     name = _module_name(path, "quicnproto")
     imported = _imports(path, "quicnproto")
     if name.startswith("transport"):
-        bad = [m for m in imported if m.startswith(("quicnproto.node", "quicnproto.client", "quicnproto.cli"))]
+        bad = [
+            m
+            for m in imported
+            if m.startswith(("quicnproto.node", "quicnproto.client", "quicnproto.cli"))
+        ]
         assert not bad, f"transport module {name} imports {bad}"
     if name in ("rpc", "wire", "rpc_messages"):
-        assert not [m for m in imported if m.split(".")[0] in ("trio", "aioquic")], f"{name} must stay sans-I/O"
+        assert not [m for m in imported if m.split(".")[0] in ("trio", "aioquic")], (
+            f"{name} must stay sans-I/O"
+        )
     if name.startswith("node"):
-        assert not [m for m in imported if m.startswith("quicnproto.client")], f"{name} imports the client"
+        assert not [m for m in imported if m.startswith("quicnproto.client")], (
+            f"{name} imports the client"
+        )
     if name.startswith("client"):
-        assert not [m for m in imported if m.startswith("quicnproto.node")], f"{name} imports the node"
+        assert not [m for m in imported if m.startswith("quicnproto.node")], (
+            f"{name} imports the node"
+        )
 
 
 STORE_LAYERS = [
@@ -210,7 +232,9 @@ def _transport_quic_graph() -> dict[str, set[str]]:
     """Imports between the modules of ``quicnproto.transport.quic`` (package ``__init__`` aside:
     it only re-exports)."""
     package = ROOT / "quicnproto" / "transport" / "quic"
-    names = {f"quicnproto.transport.quic.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
+    names = {
+        f"quicnproto.transport.quic.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"
+    }
     graph: dict[str, set[str]] = {}
     for name in names:
         path = package / f"{name.rpartition('.')[2]}.py"

@@ -13,6 +13,7 @@ import typer
 from quicnproto import __version__
 from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
 from quicnproto.errors import QuicnprotoError, TransportError, TransportReason, sole_exception
+from quicnproto.transport.quic import RetryMode
 
 from .app import app, fail, quiet_libraries, switch
 
@@ -77,6 +78,15 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="Logging level: debug, info, warning, error, critical.")
     ] = "INFO",
+    retry: Annotated[
+        RetryMode,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_RETRY",
+            case_sensitive=False,
+            help="Address validation with a QUIC Retry: auto (only under a flood of "
+            "handshakes), always, or never.",
+        ),
+    ] = RetryMode.AUTO,
 ) -> None:
     """Run a node until interrupted.
 
@@ -99,6 +109,7 @@ def serve(
             db=db,
             log_json=log_json,
             log_level=log_level,
+            retry=retry,
         )
         config.validate()
     except QuicnprotoError as exc:

@@ -557,6 +557,7 @@ async def serve(
                     alpn=config.alpn,
                     handler=handle_stream,
                     limits=config.transport_limits(),
+                    retry=config.retry,
                 )
             )
             opened = await trio.to_thread.run_sync(_open_files, config, undo, certificate, clock)

@@ -239,18 +239,24 @@ def ensure_node_certificate(
     key_exists = Path(private_key_path).exists()
     if not cert_exists and not key_exists:
         certificate_der, private_key_der = generate_self_signed_certificate()
-        write_certificate_files(certificate_path, private_key_path, certificate_der, private_key_der)
+        write_certificate_files(
+            certificate_path, private_key_path, certificate_der, private_key_der
+        )
         return certificate_der, private_key_der
     if cert_exists != key_exists:
         missing = private_key_path if cert_exists else certificate_path
         raise ConfigError(f"{missing} is missing while its pair exists; refusing to regenerate")
     certificate_der = load_certificate(certificate_path)
     private_key_der = load_private_key(private_key_path)
-    public_from_key = parse_private_key(private_key_der).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    public_from_key = (
+        parse_private_key(private_key_der)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    public_from_cert = parse_certificate(certificate_der).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    public_from_cert = (
+        parse_certificate(certificate_der)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     if public_from_key != public_from_cert:
         raise ConfigError("the node private key does not match its certificate")

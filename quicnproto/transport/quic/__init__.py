@@ -15,8 +15,8 @@
         v
     stream.QuicStream         receive_some / send_all for the application
 
-Modules: ``limits`` (:class:`TransportLimits`, constants), ``_aioquic`` (every touch of
-aioquic's private state), ``stream``, ``streams``, ``connection``, ``endpoint``, ``server``
+Modules: ``limits`` (:class:`TransportLimits`, :class:`RetryMode`, constants), ``_aioquic``
+(every touch of aioquic's private state), ``retry`` (stateless Retry tokens), ``stream``, ``streams``, ``connection``, ``endpoint``, ``server``
 (:func:`serve_quic`), ``client`` (:func:`open_quic_connection`). Each module's docstring
 states what it guarantees, with the VALIDATION.md rule ids (SRV-Q-01..06).
 
@@ -33,7 +33,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from quicnproto.errors import ConnectionClosedError, StreamResetError, TransportError
-from quicnproto.transport.quic.limits import SOCKET_BUFFER_SIZE, TransportLimits
+from quicnproto.transport.quic.limits import SOCKET_BUFFER_SIZE, RetryMode, TransportLimits
 
 if TYPE_CHECKING:
     from quicnproto.transport.quic.client import QuicClient, open_quic_connection
@@ -69,6 +69,7 @@ __all__ = [
     "NetworkAddress",
     "QuicClient",
     "QuicStream",
+    "RetryMode",
     "StreamResetError",
     "TransportError",
     "TransportLimits",

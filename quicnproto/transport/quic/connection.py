@@ -166,6 +166,17 @@ class Connection(StreamBook):
     def _on_nursery(self, nursery: trio.Nursery) -> None:
         """The connection's nursery opened."""
 
+    def _handshake_timeout(self) -> float:
+        """Seconds after creation by which the handshake must have completed."""
+        return self.limits.handshake_timeout
+
+    def _handshake_timed_out(self) -> None:
+        """The handshake did not complete in time: close."""
+        self._close_for(
+            "handshake", QuicErrorCode.CONNECTION_REFUSED, "handshake timeout", transport=True
+        )
+        self.close_error = TransportError("handshake timed out", TransportReason.HANDSHAKE_TIMEOUT)
+
     # -- input ----------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: NetworkAddress) -> None:
@@ -423,7 +434,9 @@ class Connection(StreamBook):
         )
         self.transmit()
         self._fail_streams(
-            ConnectionClosedError(f"connection closed locally ({reason or 'no reason'})", error_code)
+            ConnectionClosedError(
+                f"connection closed locally ({reason or 'no reason'})", error_code
+            )
         )
         self._state_lot.unpark_all()
 
@@ -456,6 +469,15 @@ class Connection(StreamBook):
         self._state_lot.unpark_all()
         log_event(logging.INFO, "quic_connection_terminated", logger=_log, conn=self.info.id)
 
+    def discard(self) -> None:
+        """Break the reference cycles of a terminated connection whose tasks have all ended
+        (aioquic's ``QuicConnection`` is full of them), so memory comes back at once rather
+        than at a full garbage collection, which an idle process may not run for a long time."""
+        assert self.terminated.is_set()
+        self.info.detach()
+        self.streams.clear()
+        _aioquic.discard(self.quic)
+
     async def run(self) -> None:
         """Run the timer task and the watchdog until the connection terminates; if cancelled,
         close with :attr:`shutdown_close` first (closing only queues and sends, never blocks)."""
@@ -471,7 +493,7 @@ class Connection(StreamBook):
                 self._terminate(self.close_error or closed_error())
 
     async def _watchdog(self) -> None:
-        handshake_deadline = self.created_at + self.limits.handshake_timeout
+        handshake_deadline = self.created_at + self._handshake_timeout()
         while not self.terminated.is_set():
             if self.closing:
                 # Wait for aioquic's closing period (about three PTOs) to end, bounded.
@@ -483,15 +505,7 @@ class Connection(StreamBook):
             deadline = math.inf
             if not self.handshake_complete.is_set():
                 if now >= handshake_deadline:
-                    self._close_for(
-                        "handshake",
-                        QuicErrorCode.CONNECTION_REFUSED,
-                        "handshake timeout",
-                        transport=True,
-                    )
-                    self.close_error = TransportError(
-                        "handshake timed out", TransportReason.HANDSHAKE_TIMEOUT
-                    )
+                    self._handshake_timed_out()
                     continue
                 deadline = min(deadline, handshake_deadline)
             lifetime = self._lifetime_deadline(now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 SMALLEST_MAX_DATAGRAM_SIZE = 1200  # RFC 9000 §14: the smallest UDP payload QUIC may assume
@@ -42,6 +43,20 @@ ACK_AFTER_BYTES = 2 * SMALLEST_MAX_DATAGRAM_SIZE
 datagrams so that small ACK-only datagrams (not ack-eliciting) do not trigger it."""
 
 
+class RetryMode(enum.StrEnum):
+    """When a server validates a client's address with a Retry round trip (RFC 9000 §8.1.2)."""
+
+    AUTO = "auto"
+    """Only while more than :attr:`TransportLimits.retry_threshold` unvalidated handshakes are
+    in progress (a flood of Initials), so normal connections cost no extra round trip."""
+
+    ALWAYS = "always"
+    """Every connection: no state is kept for a client before its token comes back."""
+
+    NEVER = "never"
+    """No Retry: every acceptable Initial gets a connection at once."""
+
+
 @dataclass
 class TransportLimits:
     """Limits enforced by the transport glue (VALIDATION.md §5.7 defaults)."""
@@ -70,6 +85,19 @@ class TransportLimits:
 
     handshake_timeout: float = 10.0
     """Seconds allowed for the QUIC + TLS handshake."""
+
+    pre_handshake_timeout: float = 3.0
+    """Seconds a server connection may hold its per-address and global slots before its
+    handshake completes (at most ``handshake_timeout``); then it is dropped at once, without a
+    closing period. Bounds what a flood of Initials that never complete can hold."""
+
+    retry_threshold: int = 64
+    """Unvalidated server handshakes in progress beyond which, with :attr:`RetryMode.AUTO`,
+    an Initial without a token is answered with a stateless Retry."""
+
+    retry_token_lifetime: float = 5.0
+    """Seconds a Retry token is accepted after it was issued (clients return it at once; RFC
+    9000 §8.1.3)."""
 
     max_connections: int = 4096
     """Connections a server holds in total; further Initial packets are refused."""

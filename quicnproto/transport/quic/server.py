@@ -9,8 +9,15 @@ Guarantees (VALIDATION.md):
   concurrently open peer streams (a stream beyond it is reset with ``RATE_LIMITED``);
 - SRV-Q-03: a connection without an open stream or running handler closes after
   ``idle_timeout``, and any connection after ``max_connection_age``;
-- SRV-Q-04: with ``retry``, no state is kept for a client before it returned a Retry token
-  (RFC 9000 §8.1.2), and a bad token gets ``INVALID_TOKEN``;
+- SRV-Q-04: with ``retry`` ``ALWAYS``, and with ``AUTO`` while more than ``retry_threshold``
+  unvalidated handshakes are in progress, no state is kept for a client (no ``QuicConnection``)
+  before it returned a Retry token (RFC 9000 §8.1.2; :mod:`.retry`), and a bad token gets
+  ``INVALID_TOKEN``;
+- a connection whose handshake has not completed after ``pre_handshake_timeout`` is dropped at
+  once, releasing its per-address and global slots and its routes;
+- a terminated connection leaves nothing behind: its routes and its address's count go, and
+  its ``QuicConnection`` is broken up (:func:`._aioquic.discard`) so that reference counting,
+  not a later full garbage collection, frees it;
 - SRV-Q-05: no session tickets, hence no 0-RTT;
 - unknown QUIC versions get Version Negotiation (RFC 9000 §6);
 - a handler's exception resets only its stream (``ErrorCode.INTERNAL``) and is logged; a
@@ -26,6 +33,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 from aioquic.buffer import Buffer  # type: ignore[attr-defined]  # re-exported, untyped
+from aioquic.quic import events
 from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.packet import (
@@ -36,14 +44,14 @@ from aioquic.quic.packet import (
     encode_quic_version_negotiation,
     pull_quic_header,
 )
-from aioquic.quic.retry import QuicRetryTokenHandler
 
 from quicnproto.errors import ErrorCode, TransportError
 from quicnproto.log import log_event
 from quicnproto.transport.quic import _aioquic, endpoint
 from quicnproto.transport.quic.connection import Connection
 from quicnproto.transport.quic.endpoint import Datagrams, Endpoint, NetworkAddress
-from quicnproto.transport.quic.limits import TransportLimits
+from quicnproto.transport.quic.limits import RetryMode, TransportLimits
+from quicnproto.transport.quic.retry import InvalidToken, RetryTokens
 from quicnproto.transport.quic.stream import QuicStream
 from quicnproto.transport.tls import parse_certificate, parse_private_key
 
@@ -59,6 +67,7 @@ class ServerConnection(Connection):
     Args:
         handler: the stream handler.
         add_route, remove_route: keep the server's CID routes in step with aioquic.
+        on_handshake_completed: called once the handshake completed.
         (the rest as for :class:`Connection`)
     """
 
@@ -75,6 +84,7 @@ class ServerConnection(Connection):
         handler: Handler,
         add_route: Callable[[bytes, Connection], None],
         remove_route: Callable[[bytes, Connection], None],
+        on_handshake_completed: Callable[[Connection], None],
     ) -> None:
         super().__init__(
             quic,
@@ -86,6 +96,7 @@ class ServerConnection(Connection):
         self._handler = handler
         self._route = add_route
         self._unroute = remove_route
+        self._on_handshake = on_handshake_completed
         self.handlers_running = 0
         self.refused_streams = 0
         self._nursery: trio.Nursery | None = None
@@ -98,6 +109,27 @@ class ServerConnection(Connection):
     def remove_route(self, cid: bytes) -> None:
         super().remove_route(cid)
         self._unroute(cid, self)
+
+    def _on_handshake_completed(self, event: events.HandshakeCompleted) -> None:
+        super()._on_handshake_completed(event)
+        if self.handshake_complete.is_set():
+            self._on_handshake(self)
+
+    def _handshake_timeout(self) -> float:
+        return min(self.limits.handshake_timeout, self.limits.pre_handshake_timeout)
+
+    def _handshake_timed_out(self) -> None:
+        # The slots go now: a peer that never completes (a flood of Initials it cannot
+        # finish) holds them no longer than the pre-handshake deadline.
+        super()._handshake_timed_out()
+        self.terminate_now()
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # Every task of the connection has ended: nothing uses aioquic's state any more.
+            self.discard()
 
     def _open_peer_stream(self, stream_id: int) -> QuicStream | None:
         if self.closing:
@@ -205,7 +237,7 @@ class Router:
         limits: the transport limits.
         send: sends datagrams on the server's socket.
         handler: the stream handler of every accepted connection.
-        retry: validate client addresses with Retry first.
+        retry: when to validate client addresses with Retry first.
     """
 
     def __init__(
@@ -215,16 +247,19 @@ class Router:
         limits: TransportLimits,
         send: Callable[[Datagrams], None],
         handler: Handler,
-        retry: bool,
+        retry: RetryMode,
     ) -> None:
         self.configuration = configuration
         self.limits = limits
         self._send = send
         self._handler = handler
-        self.retry = QuicRetryTokenHandler() if retry else None
+        self.retry_mode = retry
+        self.tokens = None if retry == RetryMode.NEVER else RetryTokens(limits.retry_token_lifetime)
         self.routes: dict[bytes, Connection] = {}
         self.per_address: Counter[str] = Counter()
         self.connections: set[Connection] = set()
+        self.unvalidated: set[Connection] = set()
+        """Connections accepted without a Retry token whose handshake has not completed."""
         self.nursery: trio.Nursery | None = None
 
     def route(self, data: bytes, addr: NetworkAddress) -> Connection | None:
@@ -265,21 +300,29 @@ class Router:
             return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
             return None
-        if self.retry is None:
+        if self.tokens is None or not (header.token or self._retry_needed()):
             return self._accept(header, addr, header.destination_cid, None)
-        return self._validate_address(header, addr)
+        return self._validate_address(header, addr, self.tokens)
 
-    def _validate_address(self, header: QuicHeader, addr: NetworkAddress) -> Connection | None:
+    def _retry_needed(self) -> bool:
+        """Whether an Initial without a token gets a Retry rather than a connection."""
+        return (
+            self.retry_mode == RetryMode.ALWAYS
+            or len(self.unvalidated) >= self.limits.retry_threshold
+        )
+
+    def _validate_address(
+        self, header: QuicHeader, addr: NetworkAddress, tokens: RetryTokens
+    ) -> Connection | None:
         """Address validation with Retry (RFC 9000 §8.1.2, VALIDATION.md SRV-Q-04)."""
-        assert self.retry is not None
         assert header.version is not None
         now = trio.current_time()
         if not header.token:
             source_cid = os.urandom(self.configuration.connection_id_length)
-            token = self.retry.create_token(
+            token = tokens.create(
                 address=addr,
-                original_destination_connection_id=header.destination_cid,
-                retry_source_connection_id=source_cid,
+                original_destination_cid=header.destination_cid,
+                retry_source_cid=source_cid,
                 now=now,
             )
             retry_packet = encode_quic_retry(
@@ -292,10 +335,10 @@ class Router:
             self._send([(retry_packet, addr)])
             return None
         try:
-            original_cid = self.retry.validate_token(
+            original_cid = tokens.validate(
                 address=addr, destination_cid=header.destination_cid, token=header.token, now=now
             )
-        except ValueError:
+        except InvalidToken:
             # RFC 9000 §8.1.3: close with INVALID_TOKEN.
             self._send([(_aioquic.encode_refusal(header, QuicErrorCode.INVALID_TOKEN), addr)])
             return None
@@ -338,9 +381,12 @@ class Router:
             handler=self._handler,
             add_route=self._add_route,
             remove_route=self._remove_route,
+            on_handshake_completed=self.unvalidated.discard,
         )
         self.per_address[host] += 1
         self.connections.add(conn)
+        if retry_source_cid is None:
+            self.unvalidated.add(conn)
         conn.add_route(header.destination_cid)
         conn.add_route(quic.host_cid)
         self.nursery.start_soon(conn.run)
@@ -361,6 +407,7 @@ class Router:
         for cid in conn.cids:
             self._remove_route(cid, conn)
         conn.cids.clear()
+        self.unvalidated.discard(conn)
         if conn in self.connections:
             self.connections.discard(conn)
             host = str(conn.remote_address[0])
@@ -378,7 +425,7 @@ async def serve_quic(
     alpn: str,
     handler: Handler,
     limits: TransportLimits | None = None,
-    retry: bool = False,
+    retry: RetryMode = RetryMode.NEVER,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve QUIC on ``host:port`` and run ``handler`` for every peer-opened stream.
@@ -397,8 +444,9 @@ async def serve_quic(
         alpn: the only ALPN protocol accepted.
         handler: ``async def handler(stream: QuicStream) -> None``.
         limits: transport limits (defaults: :class:`TransportLimits`).
-        retry: validate client addresses with a Retry round trip before keeping any state
-            for them (RFC 9000 §8.1.2); costs one round trip per connection.
+        retry: when to validate client addresses with a Retry round trip before keeping any
+            state for them (RFC 9000 §8.1.2; :class:`RetryMode`); a Retry costs the client one
+            round trip.
         task_status: receives ``(host, bound_port)`` once the socket is bound.
 
     Cancellation:
@@ -406,7 +454,8 @@ async def serve_quic(
         and the socket.
 
     Resource handling:
-        One UDP socket, one task per connection plus one per open stream.
+        One UDP socket, one task per connection plus one per open stream. A connection's
+        routes, slots and aioquic state are released when it terminates.
 
     Raises:
         TransportError: the address cannot be resolved or bound (``reason``

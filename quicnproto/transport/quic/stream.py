@@ -56,6 +56,12 @@ class ConnectionInfo:
         """
         self._close(error_code, reason)
 
+    def detach(self) -> None:
+        """The connection is gone: drop the callables that refer back to it (a reference
+        cycle), so it is freed as soon as nothing else holds it."""
+        self._is_closing = _closed
+        self._close = _no_close
+
 
 class StreamOwner(Protocol):
     """What a :class:`QuicStream` needs from the connection that drives it."""

@@ -91,7 +91,10 @@ class StreamBook:
         self._peer_finished.add(index)
         if len(self._peer_finished) > MAX_FINISHED_RANGES and not self.closing:
             self._close_for(
-                "stream ids", ErrorCode.RATE_LIMITED, "stream ID fragmentation", level=logging.WARNING
+                "stream ids",
+                ErrorCode.RATE_LIMITED,
+                "stream ID fragmentation",
+                level=logging.WARNING,
             )
 
     def _try_reset(self, stream_id: int, code: int) -> None:

@@ -85,8 +85,9 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def start_node(data_dir: Path, port: int) -> trio.Process:
-    """Start ``python -m quicnproto serve`` and wait for its ``listening`` log line."""
+async def start_node(data_dir: Path, port: int, *extra: str) -> trio.Process:
+    """Start ``python -m quicnproto serve`` (with ``extra`` arguments) and wait for its
+    ``listening`` log line."""
     process = await trio.lowlevel.open_process(
         [
             sys.executable,
@@ -100,6 +101,7 @@ async def start_node(data_dir: Path, port: int) -> trio.Process:
             "--log-json",
             "--log-level",
             "INFO",
+            *extra,
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -42,7 +42,9 @@ async def test_three_members_form_a_group_and_talk(tmp_path: Path) -> None:
         await _with(node, alice, lambda c: alice.agent.send(c, b"room", b"hello all"))
         for p in (bob, carol):
             got = await _with(node, p, lambda c, p=p: p.agent.receive(c))
-            assert [(r.kind, r.text, r.sender) for r in got] == [("message", b"hello all", alice.key)]
+            assert [(r.kind, r.text, r.sender) for r in got] == [
+                ("message", b"hello all", alice.key)
+            ]
         auths = {p.agent.load(b"room").epoch_authenticator for p in (alice, bob, carol)}
         assert len(auths) == 1
         # carol updates, alice removes bob; bob learns he was removed and cannot read after
@@ -56,7 +58,10 @@ async def test_three_members_form_a_group_and_talk(tmp_path: Path) -> None:
         await _with(node, alice, lambda c: alice.agent.send(c, b"room", b"bob is gone"))
         got = await _with(node, carol, lambda c: carol.agent.receive(c))
         assert [r.text for r in got] == [b"bob is gone"]
-        assert alice.agent.load(b"room").epoch_authenticator == carol.agent.load(b"room").epoch_authenticator
+        assert (
+            alice.agent.load(b"room").epoch_authenticator
+            == carol.agent.load(b"room").epoch_authenticator
+        )
 
 
 async def test_concurrent_commits_end_in_one_epoch(tmp_path: Path) -> None:
@@ -124,7 +129,11 @@ async def test_a_welcome_whose_commit_lost_is_never_delivered(tmp_path: Path) ->
             created = group.commit([add_proposal(fetched.package)])
             welcome = MLSMessage.of(created.welcome).encode()  # type: ignore[arg-type]
             return await c.enqueue_commit(
-                [bob.key], created.message.encode(), b"lost", group_id=b"g", epoch=1,
+                [bob.key],
+                created.message.encode(),
+                b"lost",
+                group_id=b"g",
+                epoch=1,
                 welcome=welcome,
             )
 

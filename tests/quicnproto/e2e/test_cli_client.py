@@ -66,19 +66,43 @@ async def test_the_original_readme_command_lines_work_as_written(tmp_path: Path)
         alice_key = (await run("whoami", "--state", alice, env=env)).stdout.decode().strip()
         await run("create-group", "--state", alice, "--group-id", "demo", env=env)
         await run(
-            "invite", "--state", alice, "--peer-key", bob_key, "--server", server,
-            "--ds-server", server, env=env,
+            "invite",
+            "--state",
+            alice,
+            "--peer-key",
+            bob_key,
+            "--server",
+            server,
+            "--ds-server",
+            server,
+            env=env,
         )
         await run("join", "--state", bob, "--ds-server", server, env=env)
         await run(
-            "send", "--state", alice, "--peer-key", bob_key, "--msg", "hello bob",
-            "--ds-server", server, env=env,
+            "send",
+            "--state",
+            alice,
+            "--peer-key",
+            bob_key,
+            "--msg",
+            "hello bob",
+            "--ds-server",
+            server,
+            env=env,
         )
         out = (await run("recv", "--state", bob, "--ds-server", server, env=env)).stdout.decode()
         assert "hello bob" in out
         await run(
-            "send", "--state", bob, "--peer-key", alice_key, "--msg", "hello alice",
-            "--ds-server", server, env=env,
+            "send",
+            "--state",
+            bob,
+            "--peer-key",
+            alice_key,
+            "--msg",
+            "hello alice",
+            "--ds-server",
+            server,
+            env=env,
         )
         out = (await run("recv", "--state", alice, "--ds-server", server, env=env)).stdout.decode()
         assert "hello alice" in out

@@ -24,6 +24,7 @@ from quicnproto.transport.quic import (
     ConnectionClosedError,
     ConnectionInfo,
     QuicStream,
+    RetryMode,
     StreamResetError,
     TransportLimits,
     _aioquic,
@@ -53,7 +54,10 @@ class Server:
 
 @asynccontextmanager
 async def running_server(
-    handler: Handler, limits: TransportLimits | None = None, alpn: str = ALPN, retry: bool = False
+    handler: Handler,
+    limits: TransportLimits | None = None,
+    alpn: str = ALPN,
+    retry: RetryMode = RetryMode.NEVER,
 ) -> AsyncIterator[Server]:
     certificate, private_key = generate_self_signed_certificate()
     async with trio.open_nursery() as nursery:
@@ -143,9 +147,10 @@ async def test_64_concurrent_streams() -> None:
 
 async def test_client_waits_instead_of_exceeding_the_stream_cap() -> None:
     limits = TransportLimits(max_streams_per_connection=4)
-    async with running_server(echo_handler, limits) as server, server.connect(
-        limits=limits
-    ) as client:
+    async with (
+        running_server(echo_handler, limits) as server,
+        server.connect(limits=limits) as client,
+    ):
         async with trio.open_nursery() as nursery:
             for i in range(20):
                 nursery.start_soon(echo_once, client, bytes([i]) * 10)
@@ -186,9 +191,10 @@ async def test_server_stream_cap_resets_excess_streams() -> None:
     server_limits = TransportLimits(max_streams_per_connection=4)
     # The client is configured to allow more, so the node's own cap is what is tested.
     client_limits = TransportLimits(max_streams_per_connection=100)
-    async with running_server(handler, server_limits) as server, server.connect(
-        limits=client_limits
-    ) as client:
+    async with (
+        running_server(handler, server_limits) as server,
+        server.connect(limits=client_limits) as client,
+    ):
         outcomes: dict[int, bytes | int] = {}
 
         async def one(i: int) -> None:
@@ -247,7 +253,9 @@ async def test_unread_stream_data_is_bounded_by_a_reset() -> None:
         blocked.set()
 
 
-async def test_connection_buffer_limit_resets_the_stream_that_overflows(autojump_clock: Any) -> None:
+async def test_connection_buffer_limit_resets_the_stream_that_overflows(
+    autojump_clock: Any,
+) -> None:
     blocked = trio.Event()
 
     async def handler(stream: QuicStream) -> None:
@@ -312,7 +320,10 @@ async def test_server_survives_garbage_datagrams() -> None:
                 header = bytes([0xC0]) + (1).to_bytes(4, "big") + b"\x08" + rng.randbytes(8)
                 await sock.sendto(header + b"\x08" + rng.randbytes(1200), target)
             # An unknown version gets a Version Negotiation answer, not a crash.
-            await sock.sendto(bytes([0xC0]) + b"\x0a\x0a\x0a\x0a\x08" + b"A" * 8 + b"\x00" + b"\x00" * 1200, target)
+            await sock.sendto(
+                bytes([0xC0]) + b"\x0a\x0a\x0a\x0a\x08" + b"A" * 8 + b"\x00" + b"\x00" * 1200,
+                target,
+            )
             with trio.fail_after(5):
                 answer = await sock.recv(2048)
             assert answer[1:5] == b"\x00\x00\x00\x00"  # version 0 = negotiation
@@ -646,7 +657,7 @@ async def test_server_drops_a_stalled_handshake(autojump_clock: Any, monkeypatch
 
 
 async def test_retry_address_validation() -> None:
-    async with running_server(echo_handler, retry=True) as server:
+    async with running_server(echo_handler, retry=RetryMode.ALWAYS) as server:
         async with server.connect() as client:
             assert await echo_once(client, b"validated") == b"validated"
 
@@ -659,7 +670,7 @@ async def test_retry_refuses_a_forged_token(monkeypatch: Any) -> None:
             kwargs["token"] = b"\x00" * 40
         return real_configuration(**kwargs)
 
-    async with running_server(echo_handler, retry=True) as server:
+    async with running_server(echo_handler, retry=RetryMode.ALWAYS) as server:
         monkeypatch.setattr(quic_client, "QuicConfiguration", with_forged_token)
         with trio.fail_after(5), pytest.raises(ConnectionClosedError) as info:
             async with server.connect():

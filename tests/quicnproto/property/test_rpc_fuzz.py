@@ -23,7 +23,9 @@ def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
 
 
 @given(st.lists(st.binary(max_size=MAX), max_size=8), st.data())
-def test_any_chunking_reassembles_the_same_frames(payloads: list[bytes], data: st.DataObject) -> None:
+def test_any_chunking_reassembles_the_same_frames(
+    payloads: list[bytes], data: st.DataObject
+) -> None:
     wire = b"".join(encode_frame(p) for p in payloads)
     decoder = FrameDecoder(MAX)
     frames = []

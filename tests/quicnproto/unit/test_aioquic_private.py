@@ -10,8 +10,10 @@ shows it for each attribute). Run these before raising the aioquic cap in pyproj
 
 from __future__ import annotations
 
+import gc
 import logging
 import ssl
+import weakref
 from typing import Any
 
 import pytest
@@ -200,6 +202,28 @@ def test_encode_refusal_closes_the_clients_connection_with_the_code() -> None:
     assert [event.error_code for event in terminated] == [QuicErrorCode.CONNECTION_REFUSED]
 
 
+def test_discard_lets_reference_counting_free_a_connected_connection() -> None:
+    # A connected QuicConnection sits in reference cycles; without discard, only the cyclic
+    # collector would free it.
+    pair = Pair().connect()
+    pair.client.send_stream_data(0, b"x", end_stream=True)
+    pair.flow()
+    server, client = pair.server, pair.client
+    assert server is not None
+    gc.collect()
+    gc.disable()
+    try:
+        kept = weakref.ref(client)
+        del pair, client
+        assert kept() is not None
+        discarded = weakref.ref(server)
+        _aioquic.discard(server)
+        del server
+        assert discarded() is None
+    finally:
+        gc.enable()
+
+
 def _sender(pair: Pair) -> Any:
     pair.client.send_stream_data(0, b"x")
     return pair.client._streams[0].sender
@@ -213,20 +237,30 @@ def _space(pair: Pair) -> Any:
 # (object holding the attribute, attribute, the call that must notice it is gone)
 MISSING = {
     "sender._buffer_stop": (
-        _sender, "_buffer_stop", lambda p: _aioquic.unacknowledged_bytes(p.client, 0)
+        _sender,
+        "_buffer_stop",
+        lambda p: _aioquic.unacknowledged_bytes(p.client, 0),
     ),
     "connection._streams": (
-        lambda p: p.client, "_streams", lambda p: _aioquic.unacknowledged_bytes(p.client, 0)
+        lambda p: p.client,
+        "_streams",
+        lambda p: _aioquic.unacknowledged_bytes(p.client, 0),
     ),
     "connection._spaces": (
-        lambda p: p.server, "_spaces", lambda p: _aioquic.ack_with_data(p.server, p.now)
+        lambda p: p.server,
+        "_spaces",
+        lambda p: _aioquic.ack_with_data(p.server, p.now),
     ),
     "space.ack_at": (_space, "ack_at", lambda p: _aioquic.ack_with_data(p.server, p.now)),
     "connection._close_pending": (
-        lambda p: p.client, "_close_pending", lambda p: _aioquic.close_pending(p.client)
+        lambda p: p.client,
+        "_close_pending",
+        lambda p: _aioquic.close_pending(p.client),
     ),
     "connection._ack_delay": (
-        lambda p: p.server, "_ack_delay", lambda p: _aioquic.set_ack_delay(p.server, 0.02)
+        lambda p: p.server,
+        "_ack_delay",
+        lambda p: _aioquic.set_ack_delay(p.server, 0.02),
     ),
     "tls._peer_certificate": (
         lambda p: p.client.tls,

@@ -34,7 +34,10 @@ def test_generated_certificate_is_self_signed_end_entity_p256() -> None:
 
 
 def test_ensure_creates_files_with_private_key_mode_0600(tmp_path: Path) -> None:
-    cert_path, key_path = tmp_path / "data" / "server-cert.der", tmp_path / "data" / "server-key.der"
+    cert_path, key_path = (
+        tmp_path / "data" / "server-cert.der",
+        tmp_path / "data" / "server-key.der",
+    )
     certificate_der, key_der = ensure_node_certificate(cert_path, key_path)
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert cert_path.read_bytes() == certificate_der
