@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from quicnproto import __version__
-from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
+from quicnproto.config import (
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORT,
+    ClientConfig,
+    NodeConfig,
+    parse_address,
+)
 from quicnproto.errors import QuicnprotoError, TransportError
 
 from .app import app, fail, quiet_libraries
@@ -73,6 +79,10 @@ def serve(
         bool, typer.Option("--log-json", help="Structured logs as JSON lines.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Serve Prometheus metrics over HTTP on host:port; off if unset."),
+    ] = None,
 ) -> None:
     """Run a node until interrupted."""
     import trio
@@ -91,6 +101,11 @@ def serve(
             db=db,
             log_json=log_json,
             log_level=log_level,
+            metrics=(
+                None
+                if metrics is None
+                else parse_address(metrics, default_port=DEFAULT_METRICS_PORT)
+            ),
         )
         config.validate()
     except QuicnprotoError as exc:
