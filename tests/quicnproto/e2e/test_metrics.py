@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +13,12 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from quicnproto.node.server import configure_logging
-from tests.quicnproto.e2e.node_harness import new_identity, running_node
+from tests.quicnproto.e2e.node_harness import json_logs, new_identity, running_node
 from tests.quicnproto.key_packages import make_key_package
 
 pytestmark = pytest.mark.e2e
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@contextmanager
-def json_logs() -> Iterator[io.StringIO]:
-    sink = io.StringIO()
-    configure_logging(json_lines=True, level="INFO", stream=sink)
-    try:
-        yield sink
-    finally:
-        for name in ("quicnproto", "quic"):
-            target = logging.getLogger(name)
-            for handler in list(target.handlers):
-                target.removeHandler(handler)
-            target.setLevel(logging.NOTSET)
-            target.propagate = True
 
 
 def log_entries(sink: io.StringIO) -> list[dict[str, Any]]:
