@@ -17,6 +17,10 @@ from quicnproto.transport.quic.limits import RetryMode, TransportLimits
 DEFAULT_PORT = 4201
 """The node's UDP port unless told otherwise."""
 
+DEFAULT_METRICS_PORT = 9464
+"""TCP port of the metrics endpoint when ``--metrics`` names only a host (the port commonly used
+by Prometheus exporters of OpenTelemetry)."""
+
 ALPN = "quicnproto/1"
 """The only ALPN protocol the node and client speak (pinned, VALIDATION SRV-Q-06)."""
 
@@ -239,6 +243,11 @@ class NodeConfig:
     log_level: str = "INFO"
     """Logging level name."""
 
+    metrics: tuple[str, int] | None = None
+    """``(host, port)`` to serve Prometheus metrics on over HTTP (``GET /metrics``); None (the
+    default) turns metrics off entirely. Port 0 picks a free one (logged as
+    ``metrics_listening``)."""
+
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
 
@@ -289,6 +298,8 @@ class NodeConfig:
         """
         if not 0 <= self.port <= 65535:
             raise ConfigError("port must be 0..65535")
+        if self.metrics is not None and not 0 <= self.metrics[1] <= 65535:
+            raise ConfigError("metrics port must be 0..65535")
         positive = (
             "max_frame_size",
             "max_payload_size",

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from quicnproto import __version__
-from quicnproto.config import DEFAULT_PORT, ClientConfig, NodeConfig, parse_address
+from quicnproto.config import (
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORT,
+    ClientConfig,
+    NodeConfig,
+    parse_address,
+)
 from quicnproto.errors import QuicnprotoError, TransportError, TransportReason, sole_exception
 from quicnproto.transport.quic import RetryMode
 
@@ -87,6 +93,10 @@ def serve(
             "handshakes), always, or never.",
         ),
     ] = RetryMode.AUTO,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Serve Prometheus metrics over HTTP on host:port; off if unset."),
+    ] = None,
 ) -> None:
     """Run a node until interrupted.
 
@@ -110,6 +120,11 @@ def serve(
             log_json=log_json,
             log_level=log_level,
             retry=retry,
+            metrics=(
+                None
+                if metrics is None
+                else parse_address(metrics, default_port=DEFAULT_METRICS_PORT)
+            ),
         )
         config.validate()
     except QuicnprotoError as exc:

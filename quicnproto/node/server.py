@@ -17,7 +17,9 @@ VALIDATION SRV-FR-07). Only failures of the node itself (socket, store at start-
 Logs: one record per request with a node-local request number (``rid``), the client's request
 id, the connection id, the request kind, the outcome code and the duration. Payloads, keys,
 signatures, nonces and KeyPackages are never logged. :func:`configure_logging` selects plain
-text or JSON lines.
+text or JSON lines. With ``NodeConfig.metrics`` set, the same kind, outcome and duration also
+feed Prometheus metrics (:mod:`quicnproto.node.metrics`, imported only then), whose labels
+never carry request ids: the log joins a metric to its requests.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections.abc import Callable, MutableMapping
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -73,6 +75,9 @@ from quicnproto.wire import (
     encode_answer,
     peek_request_id,
 )
+
+if TYPE_CHECKING:
+    from quicnproto.node.metrics import NodeMetrics
 
 logger = logging.getLogger("quicnproto.node")
 
@@ -206,6 +211,13 @@ class Node:
             kind.request: attrgetter(kind.handler)(self) for kind in REQUESTS
         }
         self._log_names = {kind.request: kind.log_name for kind in REQUESTS}
+        self.metrics: NodeMetrics | None = None
+        """Prometheus metrics when ``config.metrics`` is set; None (no import, no cost) if not."""
+        if config.metrics is not None:
+            from quicnproto.node.metrics import NodeMetrics
+
+            self.metrics = NodeMetrics(store.totals)
+            store.observe_commits(self.metrics.commit_done)
 
     def ping(self, state: MutableMapping[str, Any], request: Ping) -> Pong:
         """Liveness: the node's version and wall-clock time; needs no authentication."""
@@ -237,14 +249,18 @@ class Node:
         try:
             request_id, request = decode_request(frame, nesting_limit=self.config.nesting_limit)
         except ProtocolError as exc:
+            if self.metrics is not None:
+                self.metrics.error(type(exc).__name__)
             return peek_request_id(frame), "malformed", ErrorResponse(exc.code, "malformed request")
         kind = self._log_names.get(type(request), "unknown")
         try:
             return request_id, kind, await self.dispatch(state, request)
         except RequestRefused as exc:
             return request_id, kind, ErrorResponse(exc.code, exc.detail)
-        except StoreError:
-            log_event(logging.ERROR, "store_error", kind=kind)
+        except StoreError as exc:
+            if self.metrics is not None:
+                self.metrics.error(type(exc).__name__)
+            log_event(logging.ERROR, "store_error", request_id=request_id, kind=kind)
             return request_id, kind, ErrorResponse(ErrorCode.UNAVAILABLE, "store unavailable")
 
     async def handle_stream(self, stream: QuicStream) -> None:
@@ -254,6 +270,9 @@ class Node:
         conn_id = stream.connection.id
         request_id, kind = 0, "none"
         code = ErrorCode.NO_ERROR
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.connection_seen(stream.connection)
         try:
             try:
                 frame = await read_frame(
@@ -265,6 +284,8 @@ class Node:
                 # Oversize header, truncated stream, or too slow (SRV-FR-01, SRV-Q-03).
                 kind = "bad_frame"
                 code = exc.code
+                if metrics is not None:
+                    metrics.error(type(exc).__name__)
                 await self._send(stream, 0, ErrorResponse(code, "bad frame"))
                 return
             request_id, kind, answer = await self.answer(stream.connection.state, frame)
@@ -273,16 +294,22 @@ class Node:
             await self._send(stream, request_id, answer)
         except trio.Cancelled:
             raise
-        except (QuicnprotoError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (QuicnprotoError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             # The peer went away or reset the stream; nothing to answer.
             code = ErrorCode.UNAVAILABLE
-        except Exception:
+            if metrics is not None:
+                metrics.error(type(exc).__name__)
+        except Exception as exc:
             # STYLE §5.6: a bug in one handler is logged (type only), counted and answered with
             # INTERNAL (or the stream is reset if even that fails); it is never fatal.
             code = ErrorCode.INTERNAL
             self.internal_errors += 1
+            if metrics is not None:
+                metrics.error(type(exc).__name__)
             logger.error(
-                "handler_failed", exc_info=True, extra={"fields": {"rid": rid, "kind": kind}}
+                "handler_failed",
+                exc_info=True,
+                extra={"fields": {"rid": rid, "request_id": request_id, "kind": kind}},
             )
             try:
                 await self._send(stream, request_id, ErrorResponse(code, "internal error"))
@@ -292,6 +319,8 @@ class Node:
                 except Exception:  # noqa: S110 - the stream may already be gone
                     pass
         finally:
+            if metrics is not None:
+                metrics.request_done(kind, code.name.lower(), trio.current_time() - started)
             if logger.isEnabledFor(logging.INFO):
                 log_event(
                     logging.INFO,
@@ -308,6 +337,21 @@ class Node:
         self, stream: QuicStream, request_id: int, answer: Response | ErrorResponse
     ) -> None:
         await write_frame(stream, encode_answer(request_id, answer), end_stream=True)
+
+    async def start_metrics(self, nursery: trio.Nursery) -> None:
+        """Serve the metrics endpoint in ``nursery`` if ``config.metrics`` asks for it; logs
+        ``metrics_listening`` with the bound host and port (port 0 picks a free one).
+
+        Raises:
+            OSError: the metrics socket cannot be bound.
+        """
+        if self.metrics is None or self.config.metrics is None:
+            return
+        from quicnproto.node.metrics import serve_metrics
+
+        host, port = self.config.metrics
+        bound = await nursery.start(serve_metrics, self.metrics, host, port)
+        log_event(logging.INFO, "metrics_listening", host=bound[0], port=bound[1])
 
     async def purge_once(self) -> None:
         """Forget old idempotency records and delete expired messages (VALIDATION SRV-DEL-07;
@@ -566,6 +610,7 @@ async def serve(
                 log_event(logging.WARNING, "store_quarantined", count=store.quarantined)
             node = Node(config, store, certificate=cert)
             nursery.start_soon(node.purge_loop)
+            await node.start_metrics(nursery)
             undo = _Undo()  # started: from here on nothing is removed
             os.ftruncate(lock, 0)
             os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)

@@ -24,6 +24,7 @@ from quicnproto.node.store.types import (
     Store,
     StoredMessage,
     StoreLimits,
+    StoreTotals,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreLimits",
+    "StoreTotals",
     "StoredMessage",
     "enqueue_digest",
     "open_sqlite_store",

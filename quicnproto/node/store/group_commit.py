@@ -19,6 +19,7 @@ import collections
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -176,6 +177,9 @@ class GroupCommit:
         self._in_flight = False
         self._committer = _Committer()
         self._token: trio.lowlevel.TrioToken | None = None
+        self.observer: Callable[[int, float], None] | None = None
+        """Called as ``observer(batch_size, seconds)`` in the committer thread after each
+        ``COMMIT`` (metrics); None when nobody watches."""
 
     def submit(self, item: PendingWrite) -> None:
         """Queue ``item``; its task is rescheduled (or its ``on_done`` called) once it is done."""
@@ -212,12 +216,17 @@ class GroupCommit:
         self, token: trio.lowlevel.TrioToken, conn: sqlite3.Connection, batch: list[PendingWrite]
     ) -> None:
         # In the committer thread.
+        started = time.perf_counter()
         try:
             commit_batch(self._db, conn, batch)
         except BaseException as exc:
             for item in batch:
                 if not item.done:
                     item.result, item.error, item.done = None, store_error(exc), True
+        observer = self.observer
+        if observer is not None:
+            with contextlib.suppress(Exception):  # metrics never fail a commit
+                observer(len(batch), time.perf_counter() - started)
         try:
             token.run_sync_soon(self._finished, batch)
         except trio.RunFinishedError:

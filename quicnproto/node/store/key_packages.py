@@ -110,3 +110,21 @@ def count_key_packages(conn: sqlite3.Connection, identity: bytes, now: float) ->
         (identity, int(now)),
     ).fetchone()
     return int(count)
+
+
+def key_packages_left_histogram(conn: sqlite3.Connection, now: float) -> dict[int, int]:
+    """``{left: identities}``: how many identities have ``left`` unexpired single-use
+    KeyPackages, over every identity with a KeyPackage stored (last resort or expired ones
+    included) or handed out (so one whose last KeyPackage was claimed counts with 0)."""
+    rows = conn.execute(
+        "SELECT left, COUNT(*) FROM ("
+        " SELECT identity, SUM(last_resort = 0 AND not_after >= ?) AS left"
+        " FROM key_packages GROUP BY identity"
+        " UNION ALL"
+        " SELECT DISTINCT identity, 0 FROM consumed_key_packages"
+        " WHERE identity IS NOT NULL"
+        " AND identity NOT IN (SELECT identity FROM key_packages)"
+        ") GROUP BY left",
+        (int(now),),
+    ).fetchall()
+    return {int(left): int(identities) for left, identities in rows}

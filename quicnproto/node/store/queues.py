@@ -333,6 +333,13 @@ def queue_totals(conn: sqlite3.Connection, recipient: bytes) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def all_queue_totals(conn: sqlite3.Connection) -> tuple[int, int]:
+    """``(messages, payload bytes)`` in all queues (one scan of ``queues``, a row per recipient)."""
+    row = conn.execute("SELECT COALESCE(SUM(count), 0), COALESCE(SUM(bytes), 0) FROM queues")
+    messages, size = row.fetchone()
+    return int(messages), int(size)
+
+
 def expire_messages(conn: sqlite3.Connection, limits: StoreLimits, now: float) -> int:
     """Delete every message enqueued ``message_ttl`` or more seconds before ``now``; returns how
     many went (VALIDATION SRV-DEL-07). Queues keep their ``last_seq``, so sequence numbers are

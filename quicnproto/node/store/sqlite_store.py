@@ -24,7 +24,13 @@ import trio
 from quicnproto.node.store import key_packages, queues, retention
 from quicnproto.node.store.database import Database
 from quicnproto.node.store.group_commit import GroupCommit, PendingWrite
-from quicnproto.node.store.types import FetchedPage, QueueStats, StoredMessage, StoreLimits
+from quicnproto.node.store.types import (
+    FetchedPage,
+    QueueStats,
+    StoredMessage,
+    StoreLimits,
+    StoreTotals,
+)
 
 T = TypeVar("T")
 
@@ -169,6 +175,24 @@ class SQLiteStore:
             finally:
                 conn.execute("COMMIT")
         return QueueStats(messages, used, left)
+
+    async def totals(self) -> StoreTotals:
+        """The whole node's queue totals and KeyPackages left per identity, for metrics (read
+        at one instant; scans the per-recipient ``queues`` rows and the KeyPackage directory)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        with self.db.read() as conn:
+            conn.execute("BEGIN")
+            try:
+                messages, size = queues.all_queue_totals(conn)
+                left = key_packages.key_packages_left_histogram(conn, self._clock())
+            finally:
+                conn.execute("COMMIT")
+        return StoreTotals(messages, size, left)
+
+    def observe_commits(self, observer: Callable[[int, float], None] | None) -> None:
+        """Call ``observer(batch_size, seconds)`` after every group commit's ``COMMIT`` (from
+        the committer thread, so it must be thread-safe and quick); None stops it."""
+        self._writer.observer = observer
 
     async def add_key_package(
         self,

@@ -24,6 +24,7 @@ __all__ = [
     "RequestRefused",
     "Store",
     "StoreLimits",
+    "StoreTotals",
     "StoredMessage",
     "WriteOp",
     "store_error",
@@ -103,6 +104,22 @@ class QueueStats:
     messages: int
     bytes: int
     key_packages: int
+
+
+@dataclass(frozen=True)
+class StoreTotals:
+    """The whole node's holdings, for metrics (counts only, no identities).
+
+    Attributes:
+        messages: messages in all queues (expired ones not deleted yet included).
+        bytes: their payload bytes.
+        key_packages_left: identities by unexpired single-use KeyPackages left: ``{left:
+            identities}``, over every identity with a KeyPackage stored or handed out.
+    """
+
+    messages: int
+    bytes: int
+    key_packages_left: dict[int, int]
 
 
 class Store(Protocol):

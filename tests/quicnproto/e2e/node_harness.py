@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from quicnproto.client.connection import NodeClient, identity_key_of, open_client
 from quicnproto.config import ClientConfig, NodeConfig
-from quicnproto.node.server import serve
+from quicnproto.node.server import configure_logging, serve
 
 
 @dataclass
@@ -74,6 +76,22 @@ async def running_node(data_dir: Path, **overrides: Any) -> AsyncIterator[Runnin
             yield RunningNode(config, host, port)
         finally:
             nursery.cancel_scope.cancel()
+
+
+@contextmanager
+def json_logs(level: str = "INFO") -> Iterator[io.StringIO]:
+    """The node's logs as JSON lines in a buffer; logging is reset to its defaults after."""
+    sink = io.StringIO()
+    configure_logging(json_lines=True, level=level, stream=sink)
+    try:
+        yield sink
+    finally:
+        for name in ("quicnproto", "quic"):
+            target = logging.getLogger(name)
+            for handler in list(target.handlers):
+                target.removeHandler(handler)
+            target.setLevel(logging.NOTSET)
+            target.propagate = True
 
 
 ROOT = Path(__file__).resolve().parents[3]

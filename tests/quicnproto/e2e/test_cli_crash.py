@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CYCLES = 20
 
 
-async def _killed_at_random(cli: Cli, rng: random.Random, *args: str) -> None:
+async def _killed_at_random(cli: Cli, rng: random.Random, window: float, *args: str) -> None:
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "quicnproto", *args],
         stdin=subprocess.DEVNULL,
@@ -34,7 +34,7 @@ async def _killed_at_random(cli: Cli, rng: random.Random, *args: str) -> None:
         env=cli.env(),
     )
     # anywhere from before the imports finish to after the command is done
-    await trio.sleep(rng.uniform(0.0, 1.5))
+    await trio.sleep(rng.uniform(0.0, window))
     process.kill()
     await process.wait()
 
@@ -51,10 +51,17 @@ async def test_send_and_recv_killed_at_random_lose_and_repeat_nothing(tmp_path: 
         alice, bob_state = str(cli.state("alice")), str(cli.state("bob"))
         await cli.run("create-group", "--state", alice, "--group-id", "g")
         await cli.run("invite", "--state", alice, "--peer-key", bob)
+        started = trio.current_time()
         await cli.run("join", "--state", bob_state)
+        # The kill window spans one whole command as this machine runs it now (1.5 s when
+        # idle): on a busy machine a fixed window would kill every command before it did
+        # anything, and the test would prove nothing.
+        window = max(1.5, 1.5 * (trio.current_time() - started))
         for cycle in range(CYCLES):
-            await _killed_at_random(cli, rng, "send", "--state", alice, "--msg", f"m{cycle}")
-            await _killed_at_random(cli, rng, "recv", "--follow", "--state", bob_state)
+            await _killed_at_random(
+                cli, rng, window, "send", "--state", alice, "--msg", f"m{cycle}"
+            )
+            await _killed_at_random(cli, rng, window, "recv", "--follow", "--state", bob_state)
         # the next commands of each side finish what the crashes interrupted
         await cli.run("recv", "--state", alice)
         await cli.run("recv", "--state", bob_state)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,8 @@ from quicnproto.errors import (
     NotFoundError,
     RemoteError,
 )
-from quicnproto.node.server import configure_logging
 from quicnproto.wire import StatsAnswer
-from tests.quicnproto.e2e.node_harness import new_identity, running_node
+from tests.quicnproto.e2e.node_harness import json_logs, new_identity, running_node
 from tests.quicnproto.key_packages import make_key_package
 
 pytestmark = pytest.mark.e2e
@@ -344,9 +341,7 @@ async def test_logs_never_contain_payloads_keys_or_key_packages(tmp_path: Path) 
     alice, bob = new_identity(), new_identity()
     package = make_key_package(alice.private_key)
     payload = b"SECRET-PAYLOAD-7f3a9c"
-    sink = io.StringIO()
-    configure_logging(json_lines=True, level="DEBUG", stream=sink)
-    try:
+    with json_logs("DEBUG") as sink:
         async with running_node(tmp_path / "node", log_json=True) as node:
             async with node.client(alice) as a, node.client(bob) as b:
                 await a.upload_key_package(alice.key, package)
@@ -355,13 +350,6 @@ async def test_logs_never_contain_payloads_keys_or_key_packages(tmp_path: Path) 
                 await b.fetch(bob.key)
                 with pytest.raises(NotFoundError):
                     await a.fetch(bob.key)
-    finally:
-        for name in ("quicnproto", "quic"):
-            target = logging.getLogger(name)
-            for handler in list(target.handlers):
-                target.removeHandler(handler)
-            target.setLevel(logging.NOTSET)
-            target.propagate = True
     text = sink.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
     requests = [entry for entry in lines if entry["event"] == "request"]

@@ -3,9 +3,7 @@ recipient (VALIDATION SRV-DEL-07, injected clock) and corrupt store rows at star
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import sqlite3
 import stat
 import time
@@ -20,8 +18,8 @@ import trio
 
 from quicnproto.config import NodeConfig
 from quicnproto.errors import StoreError
-from quicnproto.node.server import configure_logging, serve
-from tests.quicnproto.e2e.node_harness import RunningNode, new_identity, node_config
+from quicnproto.node.server import serve
+from tests.quicnproto.e2e.node_harness import RunningNode, json_logs, new_identity, node_config
 from tests.quicnproto.store_driver import SyncStore
 
 pytestmark = pytest.mark.e2e
@@ -104,9 +102,7 @@ async def test_node_starts_with_corrupt_rows_quarantined_and_logs_the_count(
         (bob.key, b"ghost", secret, time.time()),
     )
     conn.close()
-    sink = io.StringIO()
-    configure_logging(json_lines=True, level="INFO", stream=sink)
-    try:
+    with json_logs() as sink:
         async with node_with_clock(data_dir, time.time) as node, node.client(bob) as b:
             page = await b.fetch_page(bob.key)
             assert [(m.seq, m.payload) for m in page.messages] == [
@@ -114,13 +110,6 @@ async def test_node_starts_with_corrupt_rows_quarantined_and_logs_the_count(
                 (3, b"message 2"),
             ]
             assert (page.expired_count, page.expired_up_to_seq) == (1, 2)
-    finally:
-        for name in ("quicnproto", "quic"):
-            target = logging.getLogger(name)
-            for handler in list(target.handlers):
-                target.removeHandler(handler)
-            target.setLevel(logging.NOTSET)
-            target.propagate = True
     text = sink.getvalue()
     events = [json.loads(line) for line in text.splitlines()]
     assert [e["count"] for e in events if e["event"] == "store_quarantined"] == [2]
