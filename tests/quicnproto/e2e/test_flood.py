@@ -8,7 +8,7 @@ random payload, padded to 1,200 bytes) from 320 addresses in 127.0.4.0/23 (all o
 loopback on Linux), more than the node's 4,096 connection slots and under 16 per address. A
 client on 127.0.0.1 opens a new connection and pings in a loop meanwhile. With ``--retry auto``
 every ping succeeds and the RSS comes back; with ``--retry never`` the flood fills the node
-and some pings fail, which shows that the first assertion can fail. Timings are printed, never
+and locks the quiet client out or keeps its memory, which shows that the first test can fail. Timings are printed, never
 asserted.
 """
 
@@ -183,7 +183,14 @@ async def test_flood_with_retry_auto_locks_nobody_out_and_memory_comes_back(
     assert statistics.median(pings.latencies) < PING_DEADLINE
 
 
-async def test_flood_without_retry_locks_out_a_quiet_client(tmp_path: Path) -> None:
+async def test_flood_without_retry_breaks_what_the_auto_test_asserts(tmp_path: Path) -> None:
+    # Without Retry the same flood takes the node's slots and memory. On a quiet machine the
+    # quiet client is locked out (pings fail); on a loaded one the flood arrives more slowly,
+    # the pre-handshake deadline frees slots in time and the pings only slow down, but the
+    # memory the flood took stays. Either way one of the auto test's assertions would fail,
+    # which is what shows that test can fail.
     with trio.fail_after(SETTLE + 90):
-        pings, _, _, _ = await flood_run(tmp_path, "never")
-    assert pings.failures, "the flood locked nobody out: the auto test proves nothing"
+        pings, before, _, after = await flood_run(tmp_path, "never")
+    locked_out = bool(pings.failures)
+    memory_held = after - before > RSS_SLACK_KB
+    assert locked_out or memory_held, "the flood broke nothing: the auto test proves nothing"
