@@ -217,19 +217,6 @@ def create_commit(
     welcome = None
     if applied.added:
         welcome = create_welcome(new_state, applied.added, path_secret_for, applied.psks, config)
-    staged = StagedCommit(
-        new_state,
-        proposals=tuple(p.proposal for p in resolved),
-        committer=me,
-        added=tuple((leaf, kp.leaf_node.credential) for leaf, kp in applied.added),
-        removed=tuple(
-            (leaf, node.credential)
-            for leaf in applied.removed
-            if (node := state.tree.leaf_node(leaf)) is not None
-        ),
-        updated=tuple(applied.updated),
-        psks=tuple(applied.psks),
-        reinit=applied.reinit,
-    )
+    staged = StagedCommit.of(new_state, state, resolved, applied, me)
     info = sign_group_info(new_state, with_tree=True, with_external_pub=True)
     return CreatedCommit(message, welcome, info, staged)

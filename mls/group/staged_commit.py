@@ -84,6 +84,35 @@ class StagedCommit:
     def epoch(self) -> int:
         return self.state.epoch
 
+    @classmethod
+    def of(
+        cls,
+        state: GroupState,
+        before: GroupState,
+        proposals: list[ResolvedProposal],
+        applied: AppliedProposals,
+        committer: Sender,
+        *,
+        self_removed: bool = False,
+    ) -> StagedCommit:
+        """The staged next ``state`` of a Commit applied to ``before``, with its summary."""
+        removed = []
+        for leaf in applied.removed:
+            node = before.tree.leaf_node(leaf)
+            if node is not None:
+                removed.append((leaf, node.credential))
+        return cls(
+            state,
+            proposals=tuple(p.proposal for p in proposals),
+            committer=committer,
+            added=tuple((leaf, kp.leaf_node.credential) for leaf, kp in applied.added),
+            removed=tuple(removed),
+            updated=tuple(applied.updated),
+            psks=tuple(applied.psks),
+            reinit=applied.reinit,
+            self_removed=self_removed,
+        )
+
 
 def resolve_proposals(
     state: GroupState, commit: Commit, committer: Sender
@@ -203,7 +232,6 @@ def stage_commit(
     if path is None and (applied.path_required or external):
         raise ValidationError(RULE_PATH_REQUIRED, "the Commit needs a path")
     tree = applied.tree
-    removed_before = {leaf: state.tree.leaf_node(leaf) for leaf in applied.removed}
     if external:
         assert path is not None
         committer = tree.leftmost_blank_leaf()
@@ -211,7 +239,8 @@ def stage_commit(
             committer = LeafIndex(tree.n_leaves)
             tree.extend()
         # RFC 9420 §12.4.3.2: a resync keeps the identity of the leaf it replaces (EXT-06)
-        for old in removed_before.values():
+        for leaf in applied.removed:
+            old = state.tree.leaf_node(leaf)
             if old is not None and old.credential != path.leaf_node.credential:
                 raise ValidationError(RULE_RESYNC_IDENTITY, "resync by another identity")
     else:
@@ -270,21 +299,10 @@ def stage_commit(
         resumption_psks=state.resumption_psks,
         external_psks=config.external_psks,
     )
-    summary = dict(
-        proposals=tuple(p.proposal for p in proposals),
-        committer=sender,
-        added=tuple((leaf, kp.leaf_node.credential) for leaf, kp in applied.added),
-        removed=tuple(
-            (leaf, node.credential) for leaf, node in removed_before.items() if node is not None
-        ),
-        updated=tuple(applied.updated),
-        psks=tuple(applied.psks),
-        reinit=applied.reinit,
-    )
     if self_removed:
         # ACC-02 (RFC 9420 §12.4.2): a Commit removing us is valid; the group ends for us
         gone = dataclasses.replace(_copy_state(state), removed=True)
-        return StagedCommit(gone, self_removed=True, **summary)  # type: ignore[arg-type]
+        return StagedCommit.of(gone, state, proposals, applied, sender, self_removed=True)
     nxt = next_epoch(
         suite,
         state.group_context,
@@ -306,7 +324,7 @@ def stage_commit(
     new_state = finish_state(
         state, applied, nxt, private_key, config, old_secret_tree=old_secret_tree
     )
-    return StagedCommit(new_state, **summary)  # type: ignore[arg-type]
+    return StagedCommit.of(new_state, state, proposals, applied, sender)
 
 
 def _after_own_update(
