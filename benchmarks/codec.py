@@ -24,7 +24,7 @@ from mls.extensions import Extension  # noqa: E402
 from mls.group_context import ProtocolVersion  # noqa: E402
 from mls.key_package import KeyPackage  # noqa: E402
 from mls.leaf_node import Capabilities, LeafNode, LeafNodeSource, Lifetime  # noqa: E402
-from mls.ratchet_tree import (  # noqa: E402
+from mls.tree_nodes import (  # noqa: E402
     Node,
     ParentNode,
     decode_ratchet_tree,

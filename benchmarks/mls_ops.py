@@ -42,8 +42,8 @@ from mls.group.group import Group, add_proposal  # noqa: E402
 from mls.group.staged_commit import StagedCommit  # noqa: E402
 from mls.group.welcome import JoinKeys  # noqa: E402
 from mls.key_package import KeyPackage  # noqa: E402
-from mls.ratchet_tree import Node, ParentNode  # noqa: E402
 from mls.tree_math import NodeIndex, direct_path, node_of  # noqa: E402
+from mls.tree_nodes import Node, ParentNode
 from mls.treekem import node_key_pair  # noqa: E402
 
 SUITE = 1

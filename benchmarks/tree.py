@@ -40,8 +40,9 @@ from mls.credentials import Credential  # noqa: E402
 from mls.crypto.ciphersuite import Suite, get_suite  # noqa: E402
 from mls.group_context import GroupContext, ProtocolVersion  # noqa: E402
 from mls.leaf_node import Capabilities, LeafNode, LeafNodeSource, Lifetime  # noqa: E402
-from mls.ratchet_tree import Node, ParentNode, RatchetTree  # noqa: E402
+from mls.ratchet_tree import RatchetTree
 from mls.tree_math import LeafIndex, NodeIndex, direct_path, level, node_of  # noqa: E402
+from mls.tree_nodes import Node, ParentNode
 from mls.treekem import (  # noqa: E402
     TreeKEMPrivateKey,
     create_update_path,

@@ -1,12 +1,7 @@
-"""The ratchet tree: parent nodes, the node union, and the tree logic (RFC 9420 §7.1, §7.8-7.9).
+"""The ratchet tree's logic (RFC 9420 §4, §7.1, §7.5-7.9, §12.4.3.3).
 
-The wire form of a tree, as carried by the ``ratchet_tree`` extension (RFC 9420 §12.4.3.3), is
-``optional<Node> ratchet_tree<V>``: the array of nodes in tree order, blank nodes absent, with
-trailing blanks truncated. :func:`encode_ratchet_tree` and :func:`decode_ratchet_tree` convert
-it; :func:`ratchet_tree_extension` wraps it as an :class:`~mls.extensions.Extension`.
-
-:class:`RatchetTree` is the tree logic over that array (struct declarations come first in this
-file, the logic after them)::
+:class:`RatchetTree` holds the node array (nodes and the wire form are :mod:`mls.tree_nodes`,
+hash inputs :mod:`mls.tree_hashes`)::
 
     from the wire        RatchetTree.decode / from_nodes   shape rules of §12.4.3.3 (TREE-01)
     membership changes   add_leaf / update_leaf / remove_leaf      §12.1.1-3, §7.7
@@ -22,27 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from .codec import (
-    DEFAULT_MAX_SIZE,
-    U32,
-    Codec,
-    Empty,
-    Enum,
-    Opaque,
-    Optional,
-    Select,
-    Struct,
-    Vector,
-    decode_exact,
-    encode_value,
-)
+from .codec import DEFAULT_MAX_SIZE
 from .errors import UsageError, ValidationError
-from .extensions import Extension, ExtensionType
+from .extensions import Extension
 from .leaf_node import LeafNode
+from .tree_hashes import leaf_tree_hash, parent_hash, parent_tree_hash
 from .tree_math import (
     MAX_LEAVES,
     LeafIndex,
@@ -55,124 +36,18 @@ from .tree_math import (
     node_of,
     subtree_leaves,
 )
+from .tree_nodes import (
+    Node,
+    NodeType,
+    ParentNode,
+    decode_ratchet_tree,
+    encode_ratchet_tree,
+    node_content,
+    ratchet_tree_extension,
+)
 
 if TYPE_CHECKING:
     from .crypto.ciphersuite import Suite
-
-
-class NodeType(IntEnum):
-    """The two kinds of tree node (RFC 9420 §7.8). A closed enum."""
-
-    LEAF = 1
-    PARENT = 2
-
-
-@dataclass(frozen=True)
-class ParentNode(Struct):
-    """An interior node of the tree (RFC 9420 §7.1). ``unmerged_leaves`` are leaf indices,
-    in increasing order."""
-
-    encryption_key: Annotated[bytes, Opaque]
-    parent_hash: Annotated[bytes, Opaque]
-    unmerged_leaves: Annotated[tuple[int, ...], Vector(U32)]
-
-
-@dataclass(frozen=True)
-class Node(Struct):
-    """One non-blank node of the tree (RFC 9420 §7.8): exactly one of ``leaf_node`` and
-    ``parent_node`` is set, the one ``node_type`` names."""
-
-    node_type: Annotated[NodeType, Enum(NodeType, 1)]
-    leaf_node: Annotated[
-        LeafNode | None, Select("node_type", {NodeType.LEAF: LeafNode, NodeType.PARENT: Empty})
-    ] = field(default=None, kw_only=True)
-    parent_node: Annotated[
-        ParentNode | None,
-        Select("node_type", {NodeType.LEAF: Empty, NodeType.PARENT: ParentNode}),
-    ] = field(default=None, kw_only=True)
-
-    @classmethod
-    def leaf(cls, leaf_node: LeafNode) -> Node:
-        return cls(NodeType.LEAF, leaf_node=leaf_node)
-
-    @classmethod
-    def parent(cls, parent_node: ParentNode) -> Node:
-        return cls(NodeType.PARENT, parent_node=parent_node)
-
-
-RATCHET_TREE: Codec[tuple[Node | None, ...]] = Vector(Optional(Node))
-"""Codec of ``optional<Node> ratchet_tree<V>`` (RFC 9420 §12.4.3.3)."""
-
-
-def encode_ratchet_tree(nodes: tuple[Node | None, ...]) -> bytes:
-    """Encodes a node array (``None`` for a blank node) as ``optional<Node> ratchet_tree<V>``."""
-    return encode_value(RATCHET_TREE, nodes)
-
-
-def decode_ratchet_tree(
-    data: bytes, *, max_size: int = DEFAULT_MAX_SIZE
-) -> tuple[Node | None, ...]:
-    """Decodes exactly one ``optional<Node> ratchet_tree<V>``. Only the syntax is checked here.
-
-    Raises:
-        DecodeError: the bytes are not exactly one valid encoding.
-    """
-    return decode_exact(RATCHET_TREE, data, max_size=max_size)
-
-
-def ratchet_tree_extension(nodes: tuple[Node | None, ...]) -> Extension:
-    """The ``ratchet_tree`` extension carrying ``nodes`` (RFC 9420 §12.4.3.3)."""
-    return Extension(ExtensionType.RATCHET_TREE, encode_ratchet_tree(nodes))
-
-
-# Struct declarations above; tree logic below (owned by the tree helper).
-
-
-# ============================================================================================
-# Hash inputs (RFC 9420 §7.8, §7.9)
-
-
-@dataclass(frozen=True)
-class LeafNodeHashInput(Struct):
-    """A leaf's part of ``TreeHashInput`` (RFC 9420 §7.8); ``leaf_node`` is absent for a blank
-    leaf."""
-
-    leaf_index: Annotated[int, U32]
-    leaf_node: Annotated[LeafNode | None, Optional(LeafNode)]
-
-
-@dataclass(frozen=True)
-class ParentNodeHashInput(Struct):
-    """A parent's part of ``TreeHashInput`` (RFC 9420 §7.8); ``parent_node`` is absent for a
-    blank parent."""
-
-    parent_node: Annotated[ParentNode | None, Optional(ParentNode)]
-    left_hash: Annotated[bytes, Opaque]
-    right_hash: Annotated[bytes, Opaque]
-
-
-@dataclass(frozen=True)
-class TreeHashInput(Struct):
-    """What a node's tree hash hashes (RFC 9420 §7.8)."""
-
-    node_type: Annotated[NodeType, Enum(NodeType, 1)]
-    leaf_node: Annotated[
-        LeafNodeHashInput | None,
-        Select("node_type", {NodeType.LEAF: LeafNodeHashInput, NodeType.PARENT: Empty}),
-    ] = field(default=None, kw_only=True)
-    parent_node: Annotated[
-        ParentNodeHashInput | None,
-        Select("node_type", {NodeType.LEAF: Empty, NodeType.PARENT: ParentNodeHashInput}),
-    ] = field(default=None, kw_only=True)
-
-
-@dataclass(frozen=True)
-class ParentHashInput(Struct):
-    """What a parent hash hashes (RFC 9420 §7.9)."""
-
-    encryption_key: Annotated[bytes, Opaque]
-    parent_hash: Annotated[bytes, Opaque]
-    original_sibling_tree_hash: Annotated[bytes, Opaque]
 
 
 # ============================================================================================
@@ -187,14 +62,6 @@ RULE_NODE_COUNT = "§12.4.3.3/node-count"
 RULE_NODE_TYPE = "§12.4.3.3/node-type"
 RULE_LEAF_INDEX = "§7.1/leaf-index-range"
 RULE_UNMERGED_SORTED = "§7.1/unmerged-leaves-sorted"
-
-
-def node_content(node: Node) -> LeafNode | ParentNode:
-    """The leaf or parent a non-blank node holds; both carry ``encryption_key`` and
-    ``parent_hash`` (``None`` for a leaf not from a commit)."""
-    content = node.leaf_node if node.leaf_node is not None else node.parent_node
-    assert content is not None  # the codec sets exactly the member node_type names
-    return content
 
 
 def check_unmerged_leaves(x: int, unmerged: Sequence[int], n_leaves: int) -> None:
@@ -658,9 +525,7 @@ class RatchetTree:
         for i in range(len(path) - 1, -1, -1):
             fields[i] = above
             sibling_hash = self.tree_hash(path[i][1])
-            above = self.suite.hash(
-                ParentHashInput(public_keys[i], fields[i], sibling_hash).encode()
-            )
+            above = parent_hash(self.suite, public_keys[i], fields[i], sibling_hash)
         return fields, above
 
     def set_path(
@@ -709,10 +574,11 @@ class RatchetTree:
             return cached
         node = self._nodes[x]
         if x % 2 == 0:
-            value = self._hash_leaf(x, None if node is None else node.leaf_node)
+            value = leaf_tree_hash(self.suite, x // 2, None if node is None else node.leaf_node)
         else:
             k = level(x)
-            value = self._hash_parent(
+            value = parent_tree_hash(
+                self.suite,
                 None if node is None else node.parent_node,
                 self.tree_hash(NodeIndex(x ^ (1 << (k - 1)))),
                 self.tree_hash(NodeIndex(x ^ (3 << (k - 1)))),
@@ -720,27 +586,16 @@ class RatchetTree:
         self._hashes[x] = value
         return value
 
-    def _hash_leaf(self, x: int, leaf_node: LeafNode | None) -> bytes:
-        """Hash of ``TreeHashInput`` for leaf slot ``x`` holding ``leaf_node`` (§7.8)."""
-        data = TreeHashInput(NodeType.LEAF, leaf_node=LeafNodeHashInput(x // 2, leaf_node))
-        return self.suite.hash(data.encode())
-
-    def _hash_parent(self, parent: ParentNode | None, left_hash: bytes, right_hash: bytes) -> bytes:
-        """Hash of ``TreeHashInput`` for a parent slot holding ``parent`` (§7.8)."""
-        data = TreeHashInput(
-            NodeType.PARENT, parent_node=ParentNodeHashInput(parent, left_hash, right_hash)
-        )
-        return self.suite.hash(data.encode())
-
     def tree_hash_uncached(self, x: NodeIndex | None = None) -> bytes:
         """The tree hash recomputed from scratch, ignoring the cache (for checks and tests)."""
         if x is None:
             x = self.root
         node = self._nodes[x]
         if x % 2 == 0:
-            return self._hash_leaf(x, None if node is None else node.leaf_node)
+            return leaf_tree_hash(self.suite, x // 2, None if node is None else node.leaf_node)
         k = level(x)
-        return self._hash_parent(
+        return parent_tree_hash(
+            self.suite,
             None if node is None else node.parent_node,
             self.tree_hash_uncached(NodeIndex(x ^ (1 << (k - 1)))),
             self.tree_hash_uncached(NodeIndex(x ^ (3 << (k - 1)))),
@@ -756,14 +611,15 @@ class RatchetTree:
         if not hit:
             return self.tree_hash(x)
         if x % 2 == 0:
-            return self._hash_leaf(x, None)
+            return leaf_tree_hash(self.suite, x // 2, None)
         k = level(x)
         node = self._nodes[x]
         parent = None if node is None else node.parent_node
         if parent is not None and any(leaf in parent.unmerged_leaves for leaf in hit):
             kept = tuple(leaf for leaf in parent.unmerged_leaves if leaf not in hit)
             parent = dataclasses.replace(parent, unmerged_leaves=kept)
-        return self._hash_parent(
+        return parent_tree_hash(
+            self.suite,
             parent,
             self.original_tree_hash(NodeIndex(x ^ (1 << (k - 1))), hit),
             self.original_tree_hash(NodeIndex(x ^ (3 << (k - 1))), hit),
@@ -782,5 +638,4 @@ class RatchetTree:
         if s not in (p ^ (1 << (k - 1)), p ^ (3 << (k - 1))):
             raise UsageError(f"node {s} is not a child of node {p}")
         sibling_hash = self.original_tree_hash(s, parent.unmerged_leaves)
-        data = ParentHashInput(parent.encryption_key, parent.parent_hash, sibling_hash).encode()
-        return self.suite.hash(data)
+        return parent_hash(self.suite, parent.encryption_key, parent.parent_hash, sibling_hash)

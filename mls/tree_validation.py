@@ -46,8 +46,9 @@ from .extensions import (
 )
 from .group_context import GroupContext
 from .leaf_node import LeafNode, LeafNodeSource, check_lifetime, check_own_capabilities
-from .ratchet_tree import RatchetTree, check_unmerged_leaves, node_content
+from .ratchet_tree import RatchetTree, check_unmerged_leaves
 from .tree_math import LeafIndex, NodeIndex, direct_path, is_leaf_in_subtree, left, node_of, right
+from .tree_nodes import node_content
 
 if TYPE_CHECKING:
     from .crypto.ciphersuite import Suite

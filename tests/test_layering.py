@@ -31,6 +31,8 @@ MLS_LAYERS = [
     "group_context",
     "leaf_node",
     "key_package",
+    "tree_nodes",
+    "tree_hashes",
     "ratchet_tree",
     "tree_validation",
     "treekem",

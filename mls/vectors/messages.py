@@ -25,7 +25,7 @@ from ..messages import (
     Remove,
     Update,
 )
-from ..ratchet_tree import RATCHET_TREE, decode_ratchet_tree, ratchet_tree_extension
+from ..tree_nodes import RATCHET_TREE, decode_ratchet_tree, ratchet_tree_extension
 from . import Mismatch, expect
 
 # The fields holding a whole MLSMessage, with the wire format (and, for PublicMessages, the

@@ -18,8 +18,9 @@ from mls.extensions import Extension
 from mls.group_context import GroupContext, ProtocolVersion
 from mls.key_package import CLOCK_SKEW, KeyPackage, KeyPackagePrivateKeys
 from mls.leaf_node import Capabilities, LeafNode, LeafNodeSource, Lifetime
-from mls.ratchet_tree import Node, ParentNode, RatchetTree
+from mls.ratchet_tree import RatchetTree
 from mls.tree_math import LeafIndex, NodeIndex
+from mls.tree_nodes import Node, ParentNode
 from mls.treekem import (
     CreatedUpdatePath,
     TreeKEMPrivateKey,

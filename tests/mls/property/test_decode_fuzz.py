@@ -49,7 +49,7 @@ from mls.messages import (
     Welcome,
 )
 from mls.psk_id import PreSharedKeyID
-from mls.ratchet_tree import RATCHET_TREE, Node, decode_ratchet_tree, encode_ratchet_tree
+from mls.tree_nodes import RATCHET_TREE, Node, decode_ratchet_tree, encode_ratchet_tree
 from mls.treekem import UpdatePath
 from tests.mls.vectors._runner import VECTORS
 from tests.strategies import for_codec, for_struct

@@ -23,7 +23,7 @@ from mls.codec import (
 from mls.errors import DecodeError, UsageError
 from mls.framing import ContentType, FramedContentAuthData, decode_private_message_content
 from mls.group_context import ProtocolVersion
-from mls.ratchet_tree import decode_ratchet_tree
+from mls.tree_nodes import decode_ratchet_tree
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from mls.framing import (
 )
 from mls.group_context import GroupContext, ProtocolVersion
 from mls.messages import Commit, GroupInfo, Proposal, Remove, Welcome
-from mls.ratchet_tree import Node, ParentNode, decode_ratchet_tree
+from mls.tree_nodes import Node, ParentNode, decode_ratchet_tree
 
 from ._build import key_package, keys
 

@@ -8,8 +8,9 @@ import pytest
 from mls.crypto.ciphersuite import get_suite
 from mls.errors import DecodeError, UsageError
 from mls.leaf_node import LeafNode
-from mls.ratchet_tree import Node, ParentNode, RatchetTree
+from mls.ratchet_tree import RatchetTree
 from mls.tree_math import LeafIndex, NodeIndex, subtree_nodes
+from mls.tree_nodes import Node, ParentNode
 
 from .._tree_helpers import (
     TreeGroup,

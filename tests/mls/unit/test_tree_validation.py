@@ -33,12 +33,11 @@ from mls.ratchet_tree import (
     RULE_NODE_TYPE,
     RULE_TRAILING_BLANK,
     RULE_UNMERGED_SORTED,
-    Node,
-    ParentHashInput,
     RatchetTree,
-    encode_ratchet_tree,
 )
+from mls.tree_hashes import ParentHashInput
 from mls.tree_math import LeafIndex, NodeIndex, direct_path, node_of
+from mls.tree_nodes import Node, encode_ratchet_tree
 from mls.tree_validation import (
     RULE_CREDENTIAL,
     RULE_CREDENTIAL_SUPPORT,
