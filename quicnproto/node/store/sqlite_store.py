@@ -235,6 +235,7 @@ class SQLiteStore:
     async def aclose(self) -> None:
         """Finish queued writes (their callers hear back), then close the connections."""
         with trio.CancelScope(shield=True):
+            self._writer.flush()
             await trio.to_thread.run_sync(self._writer.stop)
         await trio.to_thread.run_sync(self.db.close)
 
