@@ -143,6 +143,7 @@ class DeliveryService:
         """Wait until the acknowledgements in flight for ``recipient`` are committed."""
         acks = self._acks.get(recipient)
         if acks is not None:
+            self.store.commit_background_now()  # rather than let it wait for company
             await acks.done.wait()
 
     # -- long-poll wake-ups
