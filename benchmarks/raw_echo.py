@@ -16,6 +16,7 @@ Usage: ``python benchmarks/raw_echo.py [duration_s]``
 
 from __future__ import annotations
 
+import inspect
 import json
 import ssl
 import subprocess
@@ -52,6 +53,20 @@ PAYLOAD = b"\x00" + b"x" * 63
 
 _ONE_SHOT = 0
 _SESSION = 1
+
+DEFAULT_BACKEND = "aioquic"
+
+
+def backend_option(function: Any, backend: str) -> dict[str, Any]:
+    """Keyword arguments selecting QUIC ``backend`` for the transport's ``function``
+    (``serve_quic`` or ``open_quic_connection``): none for the default backend; raises
+    ``ValueError`` when the transport has no way to select another one (yet)."""
+    if backend == DEFAULT_BACKEND:
+        return {}
+    for name in ("backend", "quic_backend"):
+        if name in inspect.signature(function).parameters:
+            return {name: backend}
+    raise ValueError(f"this transport cannot select the QUIC backend {backend!r}")
 
 
 async def _echo_handler(stream: QuicStream) -> None:
@@ -106,7 +121,11 @@ async def _concurrent(client: QuicClient, duration_s: float, workers: int = 64) 
 
 
 async def _connections(
-    port: int, certificate: bytes, duration_s: float, clients: int = 64
+    port: int,
+    certificate: bytes,
+    duration_s: float,
+    clients: int = 64,
+    backend: str = DEFAULT_BACKEND,
 ) -> float:
     """Requests per second from ``clients`` connections, one request at a time on each."""
     count = 0
@@ -118,7 +137,12 @@ async def _connections(
         nonlocal count, connected, start
         limits = TransportLimits(max_connections_per_address=clients + 8)
         async with open_quic_connection(
-            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN, limits=limits
+            "127.0.0.1",
+            port,
+            server_certificate=certificate,
+            alpn=ALPN,
+            limits=limits,
+            **backend_option(open_quic_connection, backend),
         ) as client:
             connected += 1
             if connected == clients:
@@ -142,13 +166,19 @@ async def _connections(
     return count / duration_s
 
 
-async def _measure_against(port: int, certificate: bytes, duration_s: float) -> dict[str, float]:
+async def _measure_against(
+    port: int, certificate: bytes, duration_s: float, backend: str = DEFAULT_BACKEND
+) -> dict[str, float]:
     async with open_quic_connection(
-        "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
+        "127.0.0.1",
+        port,
+        server_certificate=certificate,
+        alpn=ALPN,
+        **backend_option(open_quic_connection, backend),
     ) as client:
         one = await _one_stream(client, duration_s)
         concurrent = await _concurrent(client, duration_s)
-    connections = await _connections(port, certificate, duration_s)
+    connections = await _connections(port, certificate, duration_s, backend=backend)
     return {
         "one_stream_round_trips_per_s": round(one, 1),
         "concurrent64_requests_per_s": round(concurrent, 1),
@@ -179,7 +209,7 @@ async def measure_raw_echo(duration_s: float = 2.0) -> dict[str, float]:
 
 
 async def _start_echo_server(
-    nursery: trio.Nursery, certificate: bytes, private_key: bytes
+    nursery: trio.Nursery, certificate: bytes, private_key: bytes, backend: str = DEFAULT_BACKEND
 ) -> int:
     """Starts the echo server on an ephemeral loopback port in ``nursery``; returns the port."""
     _, port = await nursery.start(
@@ -192,16 +222,17 @@ async def _start_echo_server(
             alpn=ALPN,
             handler=_echo_handler,
             limits=_server_limits(),
+            **backend_option(serve_quic, backend),
         )
     )
     return int(port)
 
 
-async def _serve_child(directory: str) -> None:
+async def _serve_child(directory: str, backend: str = DEFAULT_BACKEND) -> None:
     certificate, private_key = generate_self_signed_certificate()
     (Path(directory) / "echo-cert.der").write_bytes(certificate)
     async with trio.open_nursery() as nursery:
-        port = await _start_echo_server(nursery, certificate, private_key)
+        port = await _start_echo_server(nursery, certificate, private_key, backend)
         print(f"ready {port}", flush=True)
 
 
@@ -226,13 +257,18 @@ async def run_child_server(argv: list[str], directory: str) -> tuple[trio.Proces
         raise
 
 
-async def measure_raw_echo_process(duration_s: float = 2.0) -> dict[str, Any]:
-    """The same measurements with the echo server in a child process (its own core)."""
+async def measure_raw_echo_process(
+    duration_s: float = 2.0, backend: str = DEFAULT_BACKEND
+) -> dict[str, Any]:
+    """The same measurements with the echo server in a child process (its own core), both
+    ends on QUIC ``backend``."""
     with tempfile.TemporaryDirectory(prefix="quicnproto-echo-") as tmp:
-        process, port = await run_child_server([sys.executable, __file__, "--serve-echo", tmp], tmp)
+        process, port = await run_child_server(
+            [sys.executable, __file__, "--serve-echo", tmp, backend], tmp
+        )
         try:
             certificate = (Path(tmp) / "echo-cert.der").read_bytes()
-            return await _measure_against(port, certificate, duration_s)
+            return await _measure_against(port, certificate, duration_s, backend)
         finally:
             process.kill()
             await process.wait()
@@ -319,8 +355,8 @@ def measure_sans_io(exchanges: int = 3000) -> dict[str, float]:
 
 def main() -> None:
     """Run the benchmark and print JSON."""
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve-echo":
-        trio.run(_serve_child, sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--serve-echo":
+        trio.run(_serve_child, *sys.argv[2:])
         return
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
     result = {

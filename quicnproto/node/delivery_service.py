@@ -9,7 +9,13 @@ Semantics (VALIDATION §5.5):
   the first Commit for that epoch (later ones, and any for an older epoch, get ``STALE``).
 * **fetch** returns messages with ``seq > after_seq`` in order, deleting nothing, so a dropped
   answer loses nothing; with ``wait_ms`` it long-polls: it sleeps on a per-recipient
-  :class:`trio.Event` that every enqueue to that recipient sets.
+  :class:`trio.Event` that every enqueue to that recipient sets. The enqueue that wakes it
+  hands over its message (committed, with its seq), and the fetch answers with that message
+  without reading the store again when it is exactly what the store would return first: the
+  fetch's read found the queue empty and no gap after ``after_seq`` (so the queue's last seq
+  was at most ``after_seq``), the handed seq is ``after_seq + 1``, and no acknowledgement moved
+  ``after_seq`` meanwhile. Otherwise (a retried enqueue, enqueues woken out of order, fan-out
+  with a Welcome) it reads the store as before.
 * **ack** deletes everything up to a sequence number. A fetch may carry one
   (``ack_up_to``) for the batch its predecessor returned: that deletion joins the next group
   commit and the fetch answers without waiting for its fsync; until it is committed, every
@@ -67,11 +73,13 @@ MAX_U32 = 2**32 - 1  # FetchResponse.expiredCount is a UInt32
 
 
 class _Waiters:
-    __slots__ = ("event", "count")
+    __slots__ = ("event", "count", "handed")
 
     def __init__(self) -> None:
         self.event = trio.Event()
         self.count = 0
+        self.handed: QueuedMessage | None = None
+        """The committed message whose enqueue set :attr:`event` (None if it handed none)."""
 
 
 class _AcksInFlight:
@@ -135,13 +143,20 @@ class DeliveryService:
         """Wait until the acknowledgements in flight for ``recipient`` are committed."""
         acks = self._acks.get(recipient)
         if acks is not None:
+            self.store.commit_background_now()  # rather than let it wait for company
             await acks.done.wait()
 
     # -- long-poll wake-ups
 
-    def _wake(self, recipient: bytes) -> None:
+    def _wake(self, recipient: bytes, seq: int = 0, request: Enqueue | None = None) -> None:
+        """Wake the fetches long-polling ``recipient``, handing them the message ``request``
+        just stored there as ``seq`` (when given)."""
         waiters = self._waiters.pop(recipient, None)
         if waiters is not None:
+            if request is not None:
+                waiters.handed = QueuedMessage(
+                    seq=seq, message_id=request.message_id, payload=request.payload
+                )
             waiters.event.set()
 
     def waiting(self, recipient: bytes) -> int:
@@ -220,13 +235,14 @@ class DeliveryService:
             seqs = await self.store.enqueue(
                 sender, request.recipients, request.payload, request.message_id, commit
             )
-            woken: tuple[bytes, ...] = request.recipients
+            for recipient, seq in zip(request.recipients, seqs, strict=True):
+                self._wake(recipient, seq, request)
         else:
             seqs, woken = await self.store.enqueue_bundle(
                 sender, request.recipients, request.payload, request.message_id, commit, welcome
             )
-        for recipient in woken:
-            self._wake(recipient)
+            for recipient in woken:
+                self._wake(recipient)
         return Enqueued(seqs=seqs)
 
     def _require_owner(self, state: MutableMapping[str, Any], recipient: bytes) -> None:
@@ -269,6 +285,17 @@ class DeliveryService:
                     break
                 with trio.move_on_at(deadline):
                     await waiters.event.wait()
+                handed = waiters.handed
+                if (
+                    handed is not None
+                    and not page.expired_count
+                    and handed.seq == after_seq + 1
+                    and after_seq
+                    == max(request.after_seq, self._acked_in_flight(request.recipient_key))
+                ):
+                    # The queue held nothing after ``after_seq`` (no gap either) and this is
+                    # the next seq it gave out: the store would answer with it first.
+                    return Fetched(messages=(handed,))
             finally:
                 waiters.count -= 1
                 if waiters.count == 0 and self._waiters.get(request.recipient_key) is waiters:

@@ -116,19 +116,12 @@ class Database:
         try:
             yield
         except sqlite3.Error as exc:
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_NOTADB:
-                raise StoreError("not a database: SQLite cannot read it") from exc
-            raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from exc
+            raise _store_error(exc) from exc
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A pooled connection for reads; SQLite failures leave as :class:`StoreError`."""
-        with self._guard():
-            conn = self.acquire()
-            try:
-                yield conn
-            finally:
-                self.release(conn)
+    def read(self) -> _Reading:
+        """A pooled connection for reads (``with db.read() as conn``); SQLite failures leave as
+        :class:`StoreError`."""
+        return _Reading(self)
 
     def quarantined_rows(self) -> list[tuple[str, str]]:
         """``(source table, reason)`` of every quarantined row, oldest first (no values)."""
@@ -148,3 +141,39 @@ class Database:
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+
+
+def _store_error(exc: sqlite3.Error) -> StoreError:
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_NOTADB:
+        return StoreError("not a database: SQLite cannot read it")
+    return StoreError(f"sqlite: {type(exc).__name__}: {exc}")
+
+
+class _Reading:
+    """:meth:`Database.read` as a plain context manager: every fetch takes one, and two nested
+    generator-based ones cost several times as much."""
+
+    __slots__ = ("_db", "_conn")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._conn = self._db.acquire()
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+        return self._conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                self._db.release(conn)
+            except sqlite3.Error as error:
+                raise _store_error(error) from error
+        if isinstance(exc, sqlite3.Error):
+            raise _store_error(exc) from exc

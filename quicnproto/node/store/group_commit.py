@@ -11,6 +11,12 @@ event loop, which wakes each caller with its result (or everyone with :class:`St
 never leaves before the fsync holding it (VALIDATION SRV-CR-01..03), a busy node shares one
 fsync among many writes, and the SQLite work of the event loop and of a thread do not contend
 for the GIL statement by statement.
+
+A write nobody waits for (an acknowledgement a fetch piggybacks, :meth:`GroupCommit.submit`
+with no task) does not start a batch of its own at once: it waits up to
+:data:`BACKGROUND_DELAY` for a write somebody waits for (the next enqueue, as a rule) and joins
+its commit, so a lightly loaded node runs one commit per message instead of two. Whoever must
+see it committed waits for its ``on_done`` as before.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from quicnproto.node.store.types import WriteOp, store_error
 
 MAX_BATCH = 256
 """Most write operations one group commit takes."""
+
+BACKGROUND_DELAY = 0.010
+"""Seconds a write nobody waits for may wait for company before it is committed alone."""
 
 
 class PendingWrite:
@@ -175,6 +184,8 @@ class GroupCommit:
         self._db = db
         self._pending: list[PendingWrite] = []
         self._in_flight = False
+        self._deferred = False
+        """A task will start a batch after :data:`BACKGROUND_DELAY` (background writes)."""
         self._committer = _Committer()
         self._token: trio.lowlevel.TrioToken | None = None
         self.observer: Callable[[int, float], None] | None = None
@@ -185,7 +196,27 @@ class GroupCommit:
         """Queue ``item``; its task is rescheduled (or its ``on_done`` called) once it is done."""
         self._token = trio.lowlevel.current_trio_token()
         self._pending.append(item)
-        if not self._in_flight:
+        if self._in_flight:
+            return  # goes with the next batch, started when this one ends
+        if item.task is None:
+            # Nobody waits for it: give a write somebody waits for a moment to take it along.
+            if not self._deferred:
+                self._deferred = True
+                trio.lowlevel.spawn_system_task(self._start_deferred)
+            return
+        self._start_batch()
+
+    async def _start_deferred(self) -> None:
+        try:
+            await trio.sleep(BACKGROUND_DELAY)
+        finally:
+            self._deferred = False
+        if self._pending and not self._in_flight:
+            self._start_batch()
+
+    def flush(self) -> None:
+        """Start a batch now for queued writes that wait for company (on the event loop)."""
+        if self._pending and not self._in_flight:
             self._start_batch()
 
     def _start_batch(self) -> None:

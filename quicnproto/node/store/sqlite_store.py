@@ -153,6 +153,12 @@ class SQLiteStore:
         item.on_done = partial(self._background_done, item, on_done)
         self._writer.submit(item)
 
+    def commit_background_now(self) -> None:
+        """Start committing writes queued by :meth:`ack_later` now, rather than after
+        :data:`~quicnproto.node.store.group_commit.BACKGROUND_DELAY` (for a caller about to
+        wait for them)."""
+        self._writer.flush()
+
     def _background_done(self, item: PendingWrite, on_done: Callable[[], None]) -> None:
         if item.error is not None:
             self.background_failures += 1
@@ -235,6 +241,7 @@ class SQLiteStore:
     async def aclose(self) -> None:
         """Finish queued writes (their callers hear back), then close the connections."""
         with trio.CancelScope(shield=True):
+            self._writer.flush()
             await trio.to_thread.run_sync(self._writer.stop)
         await trio.to_thread.run_sync(self.db.close)
 

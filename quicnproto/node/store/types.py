@@ -158,6 +158,10 @@ class Store(Protocol):
         self, recipient: bytes, up_to_seq: int, on_done: Callable[[], None]
     ) -> None: ...
 
+    def commit_background_now(self) -> None:
+        """Start committing writes queued by ``ack_later`` now rather than after their short
+        wait for company (for a caller about to wait for them)."""
+
     async def count_queue(self, recipient: bytes) -> int: ...
 
     async def stats(self, identity: bytes) -> QueueStats: ...

@@ -324,6 +324,69 @@ async def test_long_poll_wakes_on_enqueue_and_unregisters(services) -> None:
     assert delivery.waiting(bob) == 0
 
 
+async def _poll_until_woken(delivery: DeliveryService, state: dict[str, Any], key: bytes, wake):
+    """A long-poll of ``key`` from ``after_seq`` 0, woken by ``await wake()``; its answer."""
+    got = []
+
+    async def poll() -> None:
+        got.append(await delivery.fetch(state, Fetch(key, wait_ms=60_000)))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poll)
+        while delivery.waiting(key) == 0:
+            await trio.sleep(0.001)
+        await wake()
+    return got[0]
+
+
+async def test_long_poll_answers_with_the_handed_message_without_reading_again(
+    services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth, delivery, _ = services
+    sender: dict[str, Any] = {}
+    recipient: dict[str, Any] = {}
+    login(auth, sender, Ed25519PrivateKey.generate())
+    bob = login(auth, recipient, Ed25519PrivateKey.generate())
+    reads = []
+    fetch_page = delivery.store.fetch_page
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return await fetch_page(*args, **kwargs)
+
+    monkeypatch.setattr(delivery.store, "fetch_page", counted)
+
+    async def wake() -> None:
+        await delivery.enqueue(sender, Enqueue((bob,), b"hello", b"m1"))
+
+    answer = await _poll_until_woken(delivery, recipient, bob, wake)
+    assert [(m.seq, m.message_id, m.payload) for m in answer.messages] == [(1, b"m1", b"hello")]
+    assert len(reads) == 1  # the read before the wait, none after
+    # And it is what the store holds.
+    stored = await delivery.fetch(recipient, Fetch(bob))
+    assert stored.messages == answer.messages
+
+
+async def test_long_poll_reads_the_store_when_the_handed_seq_is_not_the_next_one(
+    services,
+) -> None:
+    auth, delivery, _ = services
+    sender: dict[str, Any] = {}
+    recipient: dict[str, Any] = {}
+    alice = login(auth, sender, Ed25519PrivateKey.generate())
+    bob = login(auth, recipient, Ed25519PrivateKey.generate())
+
+    async def wake() -> None:
+        # Seq 1 lands without waking anyone (as when the enqueue that got it resumes after the
+        # one that got seq 2): the waiter must not answer with seq 2 alone, or acknowledging it
+        # would delete seq 1 unseen.
+        await delivery.store.enqueue(alice, (bob,), b"first", b"m1", None)
+        await delivery.enqueue(sender, Enqueue((bob,), b"second", b"m2"))
+
+    answer = await _poll_until_woken(delivery, recipient, bob, wake)
+    assert [(m.seq, m.payload) for m in answer.messages] == [(1, b"first"), (2, b"second")]
+
+
 async def test_long_poll_times_out_empty(services) -> None:
     auth, delivery, _ = services
     state: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from quicnproto.errors import ErrorCode, StoreError
 from quicnproto.node.store import (
@@ -18,6 +19,7 @@ from quicnproto.node.store import (
     StoreLimits,
     open_sqlite_store,
 )
+from quicnproto.node.store.group_commit import BACKGROUND_DELAY
 from tests.quicnproto.store_driver import SyncStore
 
 ALICE = b"A" * 32
@@ -680,3 +682,30 @@ def test_newer_node_database_is_refused_and_left_untouched(tmp_path: Path) -> No
     with pytest.raises(StoreError, match="newer"):
         Database(path)
     assert path.read_bytes() == before
+
+
+async def test_a_background_write_waits_for_company_unless_committed_now(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    # Trio's clock jumps only after a real second with nothing to run: a commit that depends on
+    # the clock (the wait for company) shows as elapsed Trio time, one started at once does not.
+    mock_clock.autojump_threshold = 1.0
+    store = open_sqlite_store(tmp_path / "n.db")
+    try:
+        bob = b"b" * 32
+        await store.enqueue(b"a" * 32, (bob,), b"p", b"m1", None)
+        for commit_now in (False, True):
+            done = trio.Event()
+            started = trio.current_time()
+            await store.ack_later(bob, 1, done.set)
+            if commit_now:
+                store.commit_background_now()
+            await done.wait()
+            waited = trio.current_time() - started
+            if commit_now:
+                assert waited < BACKGROUND_DELAY
+            else:
+                assert waited >= BACKGROUND_DELAY
+        assert await store.count_queue(bob) == 0
+    finally:
+        await store.aclose()
