@@ -165,6 +165,11 @@ class NodeConfig:
     max_connections_per_address: int = TransportLimits.max_connections_per_address
     """Concurrent QUIC connections per source IP (VALIDATION §5.7)."""
 
+    max_connections: int = TransportLimits.max_connections
+    """Concurrent QUIC connections in all (VALIDATION SRV-Q-01); raise it with
+    ``max_connections_per_address`` for many clients behind one address (a NAT, a load
+    generator)."""
+
     request_deadline: float = 10.0
     """Seconds a client has to deliver a whole request frame (VALIDATION §5.7)."""
 
@@ -285,6 +290,7 @@ class NodeConfig:
         return TransportLimits(
             max_streams_per_connection=self.max_streams_per_connection,
             max_connections_per_address=self.max_connections_per_address,
+            max_connections=self.max_connections,
             max_stream_buffer=self.max_frame_size + 64,
             idle_timeout=self.idle_timeout,
             max_connection_age=self.max_connection_age,
@@ -306,6 +312,7 @@ class NodeConfig:
             "nesting_limit",
             "max_streams_per_connection",
             "max_connections_per_address",
+            "max_connections",
             "request_deadline",
             "idle_timeout",
             "max_connection_age",
