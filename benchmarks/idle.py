@@ -25,6 +25,7 @@ Prints JSON::
     node_cpu_percent_idle       node CPU (user + system) over the idle window, % of one core
     node_cpu_percent_connect    the same while the clients connected
     delivery_latency_ms         p50, p99, max, count
+    generator_cpu_percent_idle  the load generators' CPU over the same window (all together)
     generators, connect_failures, dropped (long-polls that failed), node_warnings (lines the
     node logged at WARNING or above, e.g. refused connections), generator_rss_bytes,
     node_options, load_average, targets
@@ -148,7 +149,7 @@ async def _generate(config: ClientConfig, first: int, end: int, wait_ms: int) ->
         if pending == 0:
             all_started.set()
 
-    async def poll(client: NodeClient, key: bytes, index: int) -> None:
+    async def poll(client: NodeClient, key: bytes) -> None:
         cursor = 0
         while True:
             messages = await client.fetch(key, after_seq=cursor, wait_ms=wait_ms, ack_up_to=cursor)
@@ -164,19 +165,17 @@ async def _generate(config: ClientConfig, first: int, end: int, wait_ms: int) ->
         key = identity_key_of(me)
         for attempt in range(CONNECT_ATTEMPTS):
             started = False
+            # The limiter bounds handshakes and authentications in progress, not held clients.
+            await limiter.acquire()
+            limited = True
             try:
-                async with limiter:
-                    client_cm = open_client(config)
-                    client = await client_cm.__aenter__()
-                try:
-                    async with limiter:
-                        await client.authenticate(me)
+                async with open_client(config) as client:
+                    await client.authenticate(me)
+                    limiter.release()
+                    limited = False
                     settled(True)
                     started = True
-                    await poll(client, key, index)
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await client_cm.__aexit__(None, None, None)
+                    await poll(client, key)
             except Exception as exc:  # noqa: BLE001 - reported, the benchmark goes on
                 if started:
                     _say(f"dropped {index} {type(exc).__name__}: {exc}")
@@ -186,7 +185,10 @@ async def _generate(config: ClientConfig, first: int, end: int, wait_ms: int) ->
                     _say(f"failed {index} {type(exc).__name__}: {exc}")
                     settled(False)
                     return
-                await trio.sleep(0.5 * (attempt + 1))
+            finally:
+                if limited:
+                    limiter.release()
+            await trio.sleep(0.5 * (attempt + 1))
 
     async def report() -> None:
         await all_started.wait()
@@ -279,6 +281,9 @@ class _Generators:
         elif kind == "dropped":
             index, _, reason = rest.partition(" ")
             self.dropped[int(index)] = reason
+
+    def cpu_seconds(self) -> float:
+        return sum(_cpu_seconds(p.pid) for p in self.processes if p.returncode is None)
 
     def rss_bytes(self) -> int:
         return sum(_rss_bytes(p.pid) for p in self.processes if p.returncode is None)
@@ -403,9 +408,11 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
                     # Let the last polls reach the node and the handshake garbage go.
                     await trio.sleep(min(3.0, args.idle_seconds))
                     cpu_before = _cpu_seconds(node.pid)
+                    generators_before = gens.cpu_seconds()
                     idle_started = time.monotonic()
                     await trio.sleep(args.idle_seconds)
                     cpu_idle = _cpu_seconds(node.pid) - cpu_before
+                    generators_idle = gens.cpu_seconds() - generators_before
                     idle_elapsed = time.monotonic() - idle_started
                     rss_idle = _rss_bytes(node.pid)
                     generator_rss = gens.rss_bytes()
@@ -435,6 +442,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "node_rss_bytes_idle": rss_idle,
         "rss_per_idle_client_kib": round((rss_idle - rss_before) / max(1, clients) / 1024, 2),
         "node_cpu_percent_idle": round(cpu_idle / idle_elapsed * 100, 2),
+        "generator_cpu_percent_idle": round(generators_idle / idle_elapsed * 100, 2),
         "node_cpu_percent_connect": round(cpu_connect / connect_s * 100, 2),
         "idle_seconds": args.idle_seconds,
         "delivery_latency_ms": latency,
