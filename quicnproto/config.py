@@ -370,6 +370,12 @@ class ClientConfig:
     connect_timeout: float = TransportLimits.handshake_timeout
     """Seconds allowed for the QUIC + TLS handshake."""
 
+    idle_timeout: float = TransportLimits.idle_timeout
+    """The QUIC idle timeout the client offers (the connection uses the lower of the client's
+    and the node's); while a request is open, a long-poll included, the client sends a PING
+    every third of it. Raise it, with the node's ``idle_timeout``, for many long-polling
+    clients: each PING costs the node a datagram in and an ACK out."""
+
     max_streams_per_connection: int = TransportLimits.max_streams_per_connection
     """Requests in flight at once; more wait for a free stream. Keep it at or below the node's
     ``max_streams_per_connection``, and mind that each long-poll holds one."""
@@ -397,6 +403,8 @@ class ClientConfig:
             raise ConfigError("the request timeout must be positive")
         if not self.connect_timeout > 0:
             raise ConfigError("the connect timeout must be positive")
+        if not self.idle_timeout > 0:
+            raise ConfigError("the idle timeout must be positive")
         for name in ("max_streams_per_connection", "max_frame_size", "nesting_limit"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")

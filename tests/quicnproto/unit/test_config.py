@@ -101,6 +101,7 @@ def test_client_defaults() -> None:
     config = ClientConfig()
     assert (config.host, config.port) == ("127.0.0.1", 4201)
     assert config.server_cert == Path("data/server-cert.der")
+    assert config.idle_timeout == 60.0
 
 
 @pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error", "CRITICAL"])
@@ -121,6 +122,8 @@ def test_client_validate_accepts_the_defaults() -> None:
         {"request_timeout": -1.0},
         {"request_timeout": float("nan")},
         {"max_streams_per_connection": 0},
+        {"idle_timeout": 0.0},
+        {"idle_timeout": float("nan")},
     ],
 )
 def test_client_validate_rejects_out_of_range(overrides: dict[str, float]) -> None:
