@@ -528,11 +528,20 @@ async def _profile(args: argparse.Namespace) -> dict[str, Any]:
         }
         for s in by_line[:25]
     ]
+    ours = [
+        {
+            "where": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+            "kib_per_client": round(s.size_diff / clients / 1024, 3),
+        }
+        for s in by_line
+        if _package_of(s.traceback[0].filename) == "quicnproto"
+    ][:20]
     return {
         "clients": gens.connected,
         "traced_kib_per_client": round(sum(s.size_diff for s in by_line) / clients / 1024, 2),
         "by_package_kib_per_client": {k: round(v / clients / 1024, 2) for k, v in top},
         "top_lines": lines,
+        "top_lines_quicnproto": ours,
     }
 
 
