@@ -165,6 +165,11 @@ class NodeConfig:
     max_connections_per_address: int = TransportLimits.max_connections_per_address
     """Concurrent QUIC connections per source IP (VALIDATION §5.7)."""
 
+    max_connections: int = TransportLimits.max_connections
+    """Concurrent QUIC connections in all (VALIDATION SRV-Q-01); raise it with
+    ``max_connections_per_address`` for many clients behind one address (a NAT, a load
+    generator)."""
+
     request_deadline: float = 10.0
     """Seconds a client has to deliver a whole request frame (VALIDATION §5.7)."""
 
@@ -285,6 +290,7 @@ class NodeConfig:
         return TransportLimits(
             max_streams_per_connection=self.max_streams_per_connection,
             max_connections_per_address=self.max_connections_per_address,
+            max_connections=self.max_connections,
             max_stream_buffer=self.max_frame_size + 64,
             idle_timeout=self.idle_timeout,
             max_connection_age=self.max_connection_age,
@@ -306,6 +312,7 @@ class NodeConfig:
             "nesting_limit",
             "max_streams_per_connection",
             "max_connections_per_address",
+            "max_connections",
             "request_deadline",
             "idle_timeout",
             "max_connection_age",
@@ -363,6 +370,12 @@ class ClientConfig:
     connect_timeout: float = TransportLimits.handshake_timeout
     """Seconds allowed for the QUIC + TLS handshake."""
 
+    idle_timeout: float = TransportLimits.idle_timeout
+    """The QUIC idle timeout the client offers (the connection uses the lower of the client's
+    and the node's); while a request is open, a long-poll included, the client sends a PING
+    every third of it. Raise it, with the node's ``idle_timeout``, for many long-polling
+    clients: each PING costs the node a datagram in and an ACK out."""
+
     max_streams_per_connection: int = TransportLimits.max_streams_per_connection
     """Requests in flight at once; more wait for a free stream. Keep it at or below the node's
     ``max_streams_per_connection``, and mind that each long-poll holds one."""
@@ -390,6 +403,8 @@ class ClientConfig:
             raise ConfigError("the request timeout must be positive")
         if not self.connect_timeout > 0:
             raise ConfigError("the connect timeout must be positive")
+        if not self.idle_timeout > 0:
+            raise ConfigError("the idle timeout must be positive")
         for name in ("max_streams_per_connection", "max_frame_size", "nesting_limit"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")

@@ -172,3 +172,41 @@ def test_cli_benchmark_prints_its_figures() -> None:
     result = json.loads(completed.stdout)
     _positive(result, "startup_s", "send_s", "recv_s", "recv_follow_msgs_per_s")
     assert result["recv_follow_messages"] == 5
+
+
+def test_idle_benchmark_holds_every_client_and_delivers_every_message() -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "idle.py"),
+            "--clients",
+            "20",
+            "--messages",
+            "20",
+            "--idle-seconds",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["clients"] == 20
+    assert result["delivery_latency_ms"]["count"] == 20
+    assert (result["connect_failures"], result["dropped"]) == (0, 0)
+    for key in (
+        "node_rss_bytes_before",
+        "node_rss_bytes_idle",
+        "rss_per_idle_client_kib",
+        "node_cpu_percent_idle",
+        "connect_s",
+        "load_average",
+    ):
+        assert key in result, key
+    _positive(result, "node_rss_bytes_before", "node_rss_bytes_idle", "connect_s")
+    latency = result["delivery_latency_ms"]
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    assert result["node_options"]["max_connections_per_address"] >= 20

@@ -97,6 +97,22 @@ def serve(
         str | None,
         typer.Option(help="Serve Prometheus metrics over HTTP on host:port; off if unset."),
     ] = None,
+    max_connections: Annotated[
+        int, typer.Option(help="QUIC connections held at once, in all.")
+    ] = NodeConfig.max_connections,
+    max_connections_per_address: Annotated[
+        int, typer.Option(help="QUIC connections held at once from one source IP.")
+    ] = NodeConfig.max_connections_per_address,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a connection may stay without a request (and the QUIC idle timeout "
+            "the node offers; a held long-poll sends a PING every third of it)."
+        ),
+    ] = NodeConfig.idle_timeout,
+    max_wait_ms: Annotated[
+        int, typer.Option(help="Longest long-poll a fetch may ask for (milliseconds).")
+    ] = NodeConfig.max_wait_ms,
 ) -> None:
     """Run a node until interrupted.
 
@@ -120,6 +136,10 @@ def serve(
             log_json=log_json,
             log_level=log_level,
             retry=retry,
+            max_connections=max_connections,
+            max_connections_per_address=max_connections_per_address,
+            idle_timeout=idle_timeout,
+            max_wait_ms=max_wait_ms,
             metrics=(
                 None
                 if metrics is None

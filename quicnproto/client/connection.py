@@ -379,6 +379,7 @@ async def open_client(config: ClientConfig) -> AsyncIterator[NodeClient]:
     limits = TransportLimits(
         max_streams_per_connection=config.max_streams_per_connection,
         handshake_timeout=config.connect_timeout,
+        idle_timeout=config.idle_timeout,
     )
     connection = open_quic_connection(
         config.host, config.port, server_certificate=certificate, alpn=config.alpn, limits=limits

@@ -47,6 +47,10 @@ def test_serve_help_lists_log_json_as_a_switch_and_the_data_dir_variable() -> No
         ["ping", "--timeout", "0"],
         ["ping", "--server", "127.0.0.1:0"],
         ["serve", "--log-level", "bogus"],
+        ["serve", "--max-connections", "0"],
+        ["serve", "--max-connections-per-address", "0"],
+        ["serve", "--idle-timeout", "0"],
+        ["serve", "--max-wait-ms", "-1"],
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str]) -> None:

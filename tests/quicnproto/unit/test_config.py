@@ -44,6 +44,7 @@ def test_node_defaults_are_the_validation_caps() -> None:
     assert config.nesting_limit == 16
     assert config.max_streams_per_connection == 64
     assert config.max_connections_per_address == 16
+    assert config.max_connections == 4096
     assert config.request_deadline == 10.0
     assert config.idle_timeout == 60.0
     assert config.max_connection_age == 3600.0
@@ -75,6 +76,9 @@ def test_node_paths_default_into_data_dir() -> None:
         {"max_frame_size": 0},
         {"nesting_limit": -1},
         {"max_wait_ms": -1},
+        {"max_connections": 0},
+        {"max_connections_per_address": -1},
+        {"idle_timeout": 0.0},
         {"log_level": "bogus"},
         {"log_level": "notset"},
     ],
@@ -84,10 +88,20 @@ def test_node_validate_rejects_out_of_range(overrides: dict[str, int]) -> None:
         NodeConfig(**overrides).validate()  # type: ignore[arg-type]
 
 
+def test_node_connection_caps_reach_the_transport() -> None:
+    limits = NodeConfig(
+        max_connections=20_000, max_connections_per_address=10_100, idle_timeout=120.0
+    ).transport_limits()
+    assert limits.max_connections == 20_000
+    assert limits.max_connections_per_address == 10_100
+    assert limits.idle_timeout == 120.0
+
+
 def test_client_defaults() -> None:
     config = ClientConfig()
     assert (config.host, config.port) == ("127.0.0.1", 4201)
     assert config.server_cert == Path("data/server-cert.der")
+    assert config.idle_timeout == 60.0
 
 
 @pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error", "CRITICAL"])
@@ -108,6 +122,8 @@ def test_client_validate_accepts_the_defaults() -> None:
         {"request_timeout": -1.0},
         {"request_timeout": float("nan")},
         {"max_streams_per_connection": 0},
+        {"idle_timeout": 0.0},
+        {"idle_timeout": float("nan")},
     ],
 )
 def test_client_validate_rejects_out_of_range(overrides: dict[str, float]) -> None:
