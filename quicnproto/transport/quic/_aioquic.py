@@ -42,6 +42,9 @@ from quicnproto.transport.tls import parse_certificate, parse_private_key
 
 __all__ = ["events"]
 
+STREAM_ERRORS: tuple[type[Exception], ...] = (ValueError, RuntimeError)
+"""What aioquic raises for a stream operation on a stream already reset or finished."""
+
 _log = logging.getLogger("quicnproto.transport")
 
 strict = False

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from qh3.quic import events
 from qh3.quic.configuration import QuicConfiguration as Qh3Configuration
 from qh3.quic.connection import QuicConnection as Qh3Connection
+from qh3.quic.connection import QuicConnectionError
 
 from quicnproto.errors import PrivateApiError
 from quicnproto.log import log_event
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
     from aioquic.quic.packet import QuicHeader
 
 __all__ = ["events"]
+
+STREAM_ERRORS: tuple[type[Exception], ...] = (ValueError, RuntimeError, QuicConnectionError)
+"""What qh3 raises for a stream operation it can no longer do: aioquic's, plus
+``QuicConnectionError`` once its native core has closed the connection."""
 
 _log = logging.getLogger("quicnproto.transport")
 

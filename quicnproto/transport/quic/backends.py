@@ -52,6 +52,10 @@ class QuicCore(Protocol):
         """The core's events module (``StreamDataReceived``, ``HandshakeCompleted``...)."""
         ...
 
+    STREAM_ERRORS: tuple[type[Exception], ...]
+    """What the core raises when a stream or connection can no longer do what was asked
+    (a stream already reset or finished, a connection already closed)."""
+
     def server_configuration(
         self, *, alpn: str, idle_timeout: float, certificate: bytes, private_key: bytes
     ) -> QuicConfiguration:
@@ -145,6 +149,7 @@ def load(backend: QuicBackend | str) -> QuicCore:
 
 CORE_MEMBERS = (
     "events",
+    "STREAM_ERRORS",
     "server_configuration",
     "client_configuration",
     "server_connection",

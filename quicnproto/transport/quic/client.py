@@ -83,12 +83,17 @@ class ClientConnection(Connection):
             self.slots.release()
             raise self.close_error or closed_error()
         stream_id = self.quic.get_next_available_stream_id()
+        try:
+            # An empty write creates the stream in the core so the next ID is allocated.
+            self.quic.send_stream_data(stream_id, b"")
+        except self.core.STREAM_ERRORS:
+            # The core closed the connection before its event reached us.
+            self.slots.release()
+            raise self.close_error or closed_error() from None
         stream = QuicStream(self, stream_id, local=True)
         self.streams[stream_id] = stream
         self.last_activity = trio.current_time()
         self.stream_opened()
-        # An empty write creates the stream in the core so the next ID is allocated.
-        self.quic.send_stream_data(stream_id, b"")
         return stream
 
 

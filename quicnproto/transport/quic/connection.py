@@ -209,12 +209,17 @@ class Connection(StreamBook):
         except Exception:
             # The core is expected to swallow bad packets; if it ever raises, lose only this
             # connection, never the endpoint.
-            log_event(
-                logging.ERROR, "quic_internal_error", logger=_log, exc_info=True, conn=self.info.id
-            )
-            self._terminate(TransportError("internal transport error", TransportReason.INTERNAL))
+            self._core_failed()
             return
         self.drain_events()
+
+    def _core_failed(self) -> None:
+        """The core raised where it should not (a bug in it): log it and terminate only this
+        connection, never the endpoint."""
+        log_event(
+            logging.ERROR, "quic_internal_error", logger=_log, exc_info=True, conn=self.info.id
+        )
+        self._terminate(TransportError("internal transport error", TransportReason.INTERNAL))
 
     def drain_events(self) -> None:
         """Handle every pending event of the core."""
@@ -384,7 +389,12 @@ class Connection(StreamBook):
         if with_ack:
             self.core.ack_with_data(self.quic, now)
             self.rx_unacked = 0
-        self._send_datagrams(self.quic.datagrams_to_send(now=now))
+        try:
+            datagrams = self.quic.datagrams_to_send(now=now)
+        except Exception:
+            self._core_failed()
+            return
+        self._send_datagrams(datagrams)
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -437,7 +447,11 @@ class Connection(StreamBook):
                 last_fired = None
                 continue
             self.rx_unacked = 0
-            self.quic.handle_timer(now=now)
+            try:
+                self.quic.handle_timer(now=now)
+            except Exception:
+                self._core_failed()
+                return
             self.drain_events()
             self.transmit()
             self.wake_writers()
@@ -543,7 +557,10 @@ class Connection(StreamBook):
                 ping_at = self._last_ping + self.limits.idle_timeout / 3
                 if now >= ping_at:
                     self._last_ping = now
-                    self.quic.send_ping(next(_ping_ids))
+                    try:
+                        self.quic.send_ping(next(_ping_ids))
+                    except self.core.STREAM_ERRORS:
+                        continue  # closed under us: the next round sees it
                     self.transmit_soon()
                     continue
                 deadline = min(deadline, ping_at)

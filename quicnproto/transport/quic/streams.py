@@ -106,13 +106,13 @@ class StreamBook:
     def _try_reset(self, stream_id: int, code: int) -> None:
         try:
             self.quic.reset_stream(stream_id, code)
-        except (ValueError, RuntimeError):
+        except self.core.STREAM_ERRORS:
             pass
 
     def _try_stop(self, stream_id: int, code: int) -> None:
         try:
             self.quic.stop_stream(stream_id, code)
-        except (ValueError, RuntimeError):
+        except self.core.STREAM_ERRORS:
             pass
 
     def _on_peer_reset(self, stream: QuicStream, code: int) -> None:
@@ -175,8 +175,8 @@ class StreamBook:
         """Queue ``data`` on ``stream``; the timer task sends it (see :meth:`transmit_soon`)."""
         try:
             self.quic.send_stream_data(stream.stream_id, data, end_stream=end_stream)
-        except (ValueError, RuntimeError) as exc:
-            # aioquic already reset or finished this stream's sending side.
+        except self.core.STREAM_ERRORS as exc:
+            # The core already reset or finished this stream's sending side (or closed).
             stream._send_error = StreamResetError("the stream can no longer send", 0)
             self._mark_send_done(stream)
             raise stream._send_error from exc
@@ -224,7 +224,7 @@ class StreamBook:
                 try:
                     self.quic.send_stream_data(stream.stream_id, b"", end_stream=True)
                     stream._send_eof = True
-                except (ValueError, RuntimeError):
+                except self.core.STREAM_ERRORS:
                     pass
                 self._mark_send_done(stream)
         if not stream._recv_done:
