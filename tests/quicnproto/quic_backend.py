@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from quicnproto.transport.quic import backends
 from quicnproto.transport.quic.backends import QuicBackend
 
@@ -22,3 +24,12 @@ TEST_BACKEND = QuicBackend(os.environ.get(ENV, QuicBackend.AIOQUIC.value))
 def backend_core() -> backends.QuicCore:
     """The adapter module of :data:`TEST_BACKEND`."""
     return backends.load(TEST_BACKEND)
+
+
+aioquic_client_meets_the_server = pytest.mark.skipif(
+    TEST_BACKEND is QuicBackend.QH3,
+    reason="drives an aioquic client (its handshake or loss recovery is what the test shapes), "
+    "and a qh3 2.1 server fails the handshake of an aioquic 1.7 client ('packet builder "
+    "capacity exhausted', docs/dependencies.md)",
+)
+"""For tests that need an aioquic client against the server under test."""

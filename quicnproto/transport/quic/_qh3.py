@@ -15,13 +15,19 @@ close_pending             nothing to read                               True: al
 set_ack_delay             nothing: fixed in the core (25 ms at most)    its delayed ACK
 peer_certificate_der      public ``get_peercert()``                     as aioquic
 encode_refusal            aioquic's stateless encoder (same wire bytes) as aioquic
-discard                   the facade's ``__dict__``                     as aioquic
+discard                   ``__dict__`` of the facade, its TLS bridge    as aioquic
+                          and its TLS context
 ========================  ============================================  =====================
 
 The configuration takes the certificate as PEM through ``load_cert_chain`` (qh3 parses it
 natively). Hostname checks are off: the client trusts exactly the pinned certificate, which
 the driver compares byte for byte after the handshake (SRV-Q-06). qh3's native core opens at
 most 100 concurrent peer streams per connection, whatever ``max_streams_per_connection`` says.
+
+Known limit (qh3 2.1.0): a qh3 *server* fails the handshake of an aioquic 1.7 *client* (its
+native packet builder raises "packet builder capacity exhausted" on the first flight; the
+driver then drops that one connection). A qh3 client talks to either server, and qh3 to qh3
+works, so a node switched to qh3 needs its clients on qh3 too (docs/dependencies.md).
 
 Liveness tests: ``tests/quicnproto/unit/test_aioquic_private.py`` runs the helpers of each
 installed backend (``strict`` set); ``pyproject.toml`` caps qh3 at the minor version they
@@ -182,10 +188,17 @@ def encode_refusal(header: QuicHeader, error_code: int) -> bytes:
 
 
 def discard(quic: QuicConnection) -> None:
-    """Drop every attribute of a connection nobody will use again, so reference counting frees
-    the facade, its TLS bridge and its native core at once."""
+    """Drop every attribute of a connection nobody will use again, and of its TLS bridge and
+    TLS context: those three hold each other's bound methods in reference cycles, so breaking
+    them lets reference counting free the lot (and the native core) at once."""
     state: Any = getattr(quic, "__dict__", None)
     if not isinstance(state, dict):
         _missing("QuicConnection.__dict__")
         return
+    bridge = getattr(state.get("_tls"), "__dict__", None)
+    if isinstance(bridge, dict):
+        context = getattr(bridge.get("tls"), "__dict__", None)
+        if isinstance(context, dict):
+            context.clear()
+        bridge.clear()
     state.clear()

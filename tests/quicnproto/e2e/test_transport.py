@@ -34,7 +34,11 @@ from quicnproto.transport.quic import (
 )
 from quicnproto.transport.quic.backends import QuicBackend
 from quicnproto.transport.tls import generate_self_signed_certificate
-from tests.quicnproto.quic_backend import TEST_BACKEND, backend_core
+from tests.quicnproto.quic_backend import (
+    TEST_BACKEND,
+    aioquic_client_meets_the_server,
+    backend_core,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -639,6 +643,7 @@ class MuteAfterFirstSend:
         return len(data)
 
 
+@aioquic_client_meets_the_server
 async def test_server_drops_a_stalled_handshake(autojump_clock: Any, monkeypatch: Any) -> None:
     limits = TransportLimits(max_connections_per_address=1, handshake_timeout=2.0, idle_timeout=100)
     async with running_server(echo_handler, limits) as server:
@@ -757,6 +762,7 @@ def test_any_write_and_read_sizes_reassemble(writes: list[int], read_sizes: list
     assert trio.run(scenario) == b"".join(chunks)
 
 
+@aioquic_client_meets_the_server
 async def test_a_request_is_acknowledged_while_its_answer_is_still_pending() -> None:
     # After a receive, packets are built at once only when an ACK is due at once; otherwise the
     # ACK waits for the answer or for the core's ACK timer. A handler that takes long to answer
