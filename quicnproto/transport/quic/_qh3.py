@@ -148,6 +148,13 @@ def _native(quic: QuicConnection) -> Qh3Connection:
     return cast(Qh3Connection, quic)
 
 
+def may_open_stream(quic: QuicConnection, stream_id: int) -> bool:
+    """Whether the peer's cumulative bidirectional stream limit (public
+    ``max_concurrent_bidi_streams``) covers ``stream_id``: qh3 raises ``ValueError`` for a
+    stream beyond it where aioquic would queue the stream."""
+    return (stream_id >> 2) < int(_native(quic).max_concurrent_bidi_streams)
+
+
 def unacknowledged_bytes(quic: QuicConnection, stream_id: int) -> int:
     """Bytes written to a stream and not sent yet (qh3 reports no acknowledged offset); 0 for
     no such stream."""

@@ -82,6 +82,11 @@ class QuicCore(Protocol):
         """A new client-side connection."""
         ...
 
+    def may_open_stream(self, quic: QuicConnection, stream_id: int) -> bool:
+        """Whether the peer's stream credit (RFC 9000 §4.6) allows opening ``stream_id`` now,
+        for a core that refuses a stream beyond it rather than queueing it."""
+        ...
+
     def unacknowledged_bytes(self, quic: QuicConnection, stream_id: int) -> int:
         """Bytes of a stream the writer should count against its send high-water mark."""
         ...
@@ -154,6 +159,7 @@ CORE_MEMBERS = (
     "client_configuration",
     "server_connection",
     "client_connection",
+    "may_open_stream",
     "unacknowledged_bytes",
     "ack_with_data",
     "close_pending",

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from aioquic.quic.connection import QuicConnection
 
 
+STREAM_CREDIT_POLL = 0.05
+"""Seconds between looks at the peer's stream credit while it is used up."""
+
+
 class ClientConnection(Connection):
     """A client's connection: bounds its own open streams with a semaphore."""
 
@@ -82,6 +86,15 @@ class ClientConnection(Connection):
         if self.closing:
             self.slots.release()
             raise self.close_error or closed_error()
+        while not self.core.may_open_stream(self.quic, self.quic.get_next_available_stream_id()):
+            # The peer's MAX_STREAMS has not caught up with the streams we finished (RFC 9000
+            # §4.6): wait for its next packets (they wake the writers) and look again.
+            with trio.move_on_after(STREAM_CREDIT_POLL):
+                await self._send_lot.park()
+            if self.closing:
+                self.slots.release()
+                raise self.close_error or closed_error()
+        # No checkpoint from here on: another task cannot take the same stream ID.
         stream_id = self.quic.get_next_available_stream_id()
         try:
             # An empty write creates the stream in the core so the next ID is allocated.
