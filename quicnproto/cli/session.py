@@ -69,7 +69,7 @@ BackendOpt = Annotated[
         "--quic-backend",
         envvar="QUICNPROTOCHAT_QUIC_BACKEND",
         case_sensitive=False,
-        help="QUIC core: aioquic (the reference) or qh3 (native; pip install quicnproto[qh3]).",
+        help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
     ),
 ]
 JsonOpt = Annotated[bool, switch("--json", help="Print JSON lines for scripts.")]
