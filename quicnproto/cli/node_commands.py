@@ -99,7 +99,7 @@ def serve(
         typer.Option(
             envvar="QUICNPROTOCHAT_QUIC_BACKEND",
             case_sensitive=False,
-            help="QUIC core: aioquic (the reference) or qh3 (native; pip install quicnproto[qh3]).",
+            help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
         ),
     ] = QuicBackend.AIOQUIC,
     metrics: Annotated[
@@ -183,7 +183,7 @@ def ping(
         typer.Option(
             envvar="QUICNPROTOCHAT_QUIC_BACKEND",
             case_sensitive=False,
-            help="QUIC core: aioquic (the reference) or qh3 (native; pip install quicnproto[qh3]).",
+            help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
         ),
     ] = QuicBackend.AIOQUIC,
 ) -> None:
