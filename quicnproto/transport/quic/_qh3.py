@@ -29,9 +29,9 @@ native packet builder raises "packet builder capacity exhausted" on the first fl
 driver then drops that one connection). A qh3 client talks to either server, and qh3 to qh3
 works, so a node switched to qh3 needs its clients on qh3 too (docs/dependencies.md).
 
-Liveness tests: ``tests/quicnproto/unit/test_aioquic_private.py`` runs the helpers of each
-installed backend (``strict`` set); ``pyproject.toml`` caps qh3 at the minor version they
-passed against (docs/dependencies.md).
+Liveness tests: ``tests/quicnproto/unit/test_qh3_private.py`` runs these helpers against the
+installed qh3 (``strict`` set), as ``test_aioquic_private.py`` does for aioquic;
+``pyproject.toml`` caps qh3 at the minor version they passed against (docs/dependencies.md).
 """
 
 from __future__ import annotations
