@@ -9,9 +9,8 @@ Prints JSON. At the top level:
                 benchmarks/raw_echo.py); ``backends.aioquic.ratio``
     backends    one block per QUIC backend, the node and the raw echo server each in a child
                 process (as deployed: their own core), both ends of every connection on that
-                backend. ``qh3`` is measured only when ``import qh3`` works and
-                ``NodeConfig``/``ClientConfig`` have a ``quic_backend`` field; otherwise the
-                block says why it was skipped. Each block holds:
+                backend. ``qh3`` is measured only when it is installed (the ``qh3`` extra);
+                otherwise its block says why it was skipped. Each block holds:
                 ratio (as above, for that backend);
                 node_cpu_ms_per_message / client_cpu_ms_per_message {"200_per_s",
                     "1000_per_s"}: CPU the node's process (every thread, from /proc, so Linux
@@ -20,8 +19,7 @@ Prints JSON. At the top level:
                 p99_from_schedule_ms {"200_per_s", "1000_per_s"}: p99 from each message's due
                     time to the long-polling recipient holding it;
                 raw_echo: round trips/s on one stream, requests/s over 64 concurrent streams
-                    on one connection and over 64 connections (raw_backend says which backend
-                    the echo ran on: the driver may not offer every backend yet);
+                    on one connection and over 64 connections;
                 node: enqueue_fetch_round_trips_per_s (one client, enqueue then fetch, which
                     acknowledges what the previous fetch returned, in turn);
                     delivered_per_s_64_clients (64 authenticated clients on 64 connections,
@@ -59,7 +57,6 @@ Usage: ``python benchmarks/node.py [duration_s [runs]]``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -78,7 +75,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.raw_echo import (  # noqa: E402
     DEFAULT_BACKEND,
-    backend_option,
     measure_raw_echo,
     measure_raw_echo_process,
     measure_sans_io,
@@ -88,7 +84,7 @@ from quicnproto.cli import tune_interpreter_for_serving  # noqa: E402
 from quicnproto.client.connection import NodeClient, identity_key_of, open_client  # noqa: E402
 from quicnproto.config import ClientConfig, NodeConfig  # noqa: E402
 from quicnproto.node.server import serve  # noqa: E402
-from quicnproto.transport.quic import serve_quic  # noqa: E402
+from quicnproto.transport.quic.backends import QuicBackend, is_installed  # noqa: E402
 
 CLIENTS = 64
 GROUP_SIZE = 8
@@ -273,22 +269,12 @@ def _p99(ordered: list[float]) -> float:
 
 def _backend_unavailable(backend: str) -> str | None:
     """Why QUIC ``backend`` cannot be measured here, or None when it can."""
-    if backend == DEFAULT_BACKEND:
-        return None
-    try:
-        __import__(backend)
-    except ImportError:
-        return f"import {backend} failed"
-    for config in (NodeConfig, ClientConfig):
-        if "quic_backend" not in {f.name for f in dataclasses.fields(config)}:
-            return f"{config.__name__} has no quic_backend field"
-    return None
+    return None if is_installed(QuicBackend(backend)) else f"{backend} is not installed"
 
 
 def _backend_field(backend: str) -> dict[str, Any]:
-    """The config keyword selecting ``backend`` (none for the default, so this also runs
-    where the configs have no ``quic_backend`` field yet)."""
-    return {} if backend == DEFAULT_BACKEND else {"quic_backend": backend}
+    """The config keyword selecting ``backend``."""
+    return {"quic_backend": QuicBackend(backend)}
 
 
 def _client_config(port: int, cert: Path, backend: str, **limits: Any) -> ClientConfig:
@@ -456,19 +442,14 @@ async def _measure_backend(backend: str, runs: int, duration_s: float) -> dict[s
     why_not = _backend_unavailable(backend)
     if why_not is not None:
         return {"skipped": why_not}
-    raw_backend = backend
-    try:
-        backend_option(serve_quic, backend)
-    except ValueError:
-        raw_backend = DEFAULT_BACKEND  # the driver cannot run the raw echo on it (yet)
-    raw = await _repeat(partial(measure_raw_echo_process, backend=raw_backend), runs, duration_s)
+    raw = await _repeat(partial(measure_raw_echo_process, backend=backend), runs, duration_s)
     node = await _repeat(partial(measure_node_process, backend=backend), runs, duration_s)
     return {
         **_ratios(raw, node),
         "node_cpu_ms_per_message": _by_rate(node, "node_cpu_ms_per_message"),
         "client_cpu_ms_per_message": _by_rate(node, "client_cpu_ms_per_message"),
         "p99_from_schedule_ms": _by_rate(node, "p99_from_schedule"),
-        "raw_echo": {**raw, "raw_backend": raw_backend},
+        "raw_echo": raw,
         **node,
     }
 

@@ -16,7 +16,6 @@ Usage: ``python benchmarks/raw_echo.py [duration_s]``
 
 from __future__ import annotations
 
-import inspect
 import json
 import ssl
 import subprocess
@@ -40,6 +39,7 @@ from quicnproto.transport.quic import (  # noqa: E402
     open_quic_connection,
     serve_quic,
 )
+from quicnproto.transport.quic.backends import QuicBackend  # noqa: E402
 from quicnproto.transport.tls import (  # noqa: E402
     generate_self_signed_certificate,
     parse_certificate,
@@ -55,18 +55,6 @@ _ONE_SHOT = 0
 _SESSION = 1
 
 DEFAULT_BACKEND = "aioquic"
-
-
-def backend_option(function: Any, backend: str) -> dict[str, Any]:
-    """Keyword arguments selecting QUIC ``backend`` for the transport's ``function``
-    (``serve_quic`` or ``open_quic_connection``): none for the default backend; raises
-    ``ValueError`` when the transport has no way to select another one (yet)."""
-    if backend == DEFAULT_BACKEND:
-        return {}
-    for name in ("backend", "quic_backend"):
-        if name in inspect.signature(function).parameters:
-            return {name: backend}
-    raise ValueError(f"this transport cannot select the QUIC backend {backend!r}")
 
 
 async def _echo_handler(stream: QuicStream) -> None:
@@ -142,7 +130,7 @@ async def _connections(
             server_certificate=certificate,
             alpn=ALPN,
             limits=limits,
-            **backend_option(open_quic_connection, backend),
+            backend=QuicBackend(backend),
         ) as client:
             connected += 1
             if connected == clients:
@@ -174,7 +162,7 @@ async def _measure_against(
         port,
         server_certificate=certificate,
         alpn=ALPN,
-        **backend_option(open_quic_connection, backend),
+        backend=QuicBackend(backend),
     ) as client:
         one = await _one_stream(client, duration_s)
         concurrent = await _concurrent(client, duration_s)
@@ -222,7 +210,7 @@ async def _start_echo_server(
             alpn=ALPN,
             handler=_echo_handler,
             limits=_server_limits(),
-            **backend_option(serve_quic, backend),
+            backend=QuicBackend(backend),
         )
     )
     return int(port)

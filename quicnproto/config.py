@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quicnproto.errors import ConfigError
+from quicnproto.transport.quic.backends import QuicBackend, check_installed
 from quicnproto.transport.quic.limits import RetryMode, TransportLimits
 
 DEFAULT_PORT = 4201
@@ -184,6 +185,10 @@ class NodeConfig:
     state for them (VALIDATION SRV-Q-04): ``auto`` only while many handshakes are unvalidated
     (a flood of Initials), ``always``, or ``never``."""
 
+    quic_backend: QuicBackend = QuicBackend.AIOQUIC
+    """The sans-I/O QUIC core: ``aioquic`` (the reference) or ``qh3`` (native, optional:
+    ``pip install quicnproto[qh3]``); see docs/dependencies.md."""
+
     queue_max_messages: int = StoreLimits.queue_max_messages
     """Messages one recipient's queue may hold (VALIDATION §5.7)."""
 
@@ -345,6 +350,7 @@ class NodeConfig:
                 raise ConfigError(
                     f"unknown retry mode {self.retry!r} (one of: auto, always, never)"
                 ) from None
+        self.quic_backend = check_installed(self.quic_backend)
         check_log_level(self.log_level)
 
 
@@ -386,6 +392,10 @@ class ClientConfig:
     nesting_limit: int = 16
     """Cap'n Proto nesting limit for responses."""
 
+    quic_backend: QuicBackend = QuicBackend.AIOQUIC
+    """The sans-I/O QUIC core: ``aioquic`` (the reference) or ``qh3`` (native, optional:
+    ``pip install quicnproto[qh3]``). Either speaks to a node running either."""
+
     def __post_init__(self) -> None:
         self.server_cert = Path(self.server_cert)
 
@@ -394,8 +404,9 @@ class ClientConfig:
         calls it).
 
         Raises:
-            ConfigError: the port is not 1..65535 (a node never listens on port 0), or a
-                timeout or limit is not positive.
+            ConfigError: the port is not 1..65535 (a node never listens on port 0), a
+                timeout or limit is not positive, or the QUIC backend is unknown or not
+                installed.
         """
         if not 1 <= self.port <= 65535:
             raise ConfigError("the node's port must be 1..65535")
@@ -408,3 +419,4 @@ class ClientConfig:
         for name in ("max_streams_per_connection", "max_frame_size", "nesting_limit"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        self.quic_backend = check_installed(self.quic_backend)

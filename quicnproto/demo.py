@@ -35,6 +35,7 @@ from .client.state import ClientState
 from .config import ClientConfig, NodeConfig, parse_address
 from .errors import QuicnprotoError
 from .node.server import serve
+from .transport.quic.backends import QuicBackend
 
 GROUP = b"demo-room"
 
@@ -217,7 +218,13 @@ def main(data_dir: Path | None = None) -> int:
     return 0
 
 
-def run_two_party(server: str, server_cert: Path, directory: Path) -> list[str]:
+def run_two_party(
+    server: str,
+    server_cert: Path,
+    directory: Path,
+    *,
+    quic_backend: QuicBackend = QuicBackend.AIOQUIC,
+) -> list[str]:
     """The original's two-party run against a running node: alice and bob register, alice
     creates a group and invites bob, they exchange a message each way. Returns the transcript.
 
@@ -225,7 +232,7 @@ def run_two_party(server: str, server_cert: Path, directory: Path) -> list[str]:
         QuicnprotoError, MLSError, DemoFailed: a step failed.
     """
     host, port = parse_address(server)
-    config = ClientConfig(host=host, port=port, server_cert=server_cert)
+    config = ClientConfig(host=host, port=port, server_cert=server_cert, quic_backend=quic_backend)
     t = Transcript(None)
     people = {name: _person(directory, name) for name in ("alice", "bob")}
 

@@ -21,9 +21,11 @@ from quicnproto.errors import ClientStateError, ConfigError
 
 from .app import app, quiet_libraries, switch
 from .session import (
+    DEFAULT_BACKEND,
     DEFAULT_CERT,
     DEFAULT_SERVER,
     DEFAULT_STATE,
+    BackendOpt,
     CertOpt,
     GroupOpt,
     JsonOpt,
@@ -87,6 +89,7 @@ def register(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     count: Annotated[int, typer.Option(help="KeyPackages to upload (0: the default batch).")] = 0,
@@ -100,7 +103,13 @@ def register(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an identity, upload KeyPackages (plus a last-resort one), print the identity key."""
-    _register(options(state, server, server_cert, passphrase, as_json, timeout), count, last_resort)
+    _register(
+        options(
+            state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+        ),
+        count,
+        last_resort,
+    )
 
 
 @app.command("register-state")
@@ -108,13 +117,20 @@ def register_state(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     count: Annotated[int, typer.Option(help="KeyPackages to upload (0: the default batch).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """The same as register (kept for users of the original)."""
-    _register(options(state, server, server_cert, passphrase, as_json, timeout), count, True)
+    _register(
+        options(
+            state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+        ),
+        count,
+        True,
+    )
 
 
 @app.command()
@@ -144,12 +160,15 @@ def fetch_key(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Claim one of a peer's KeyPackages and show it (it is used up, as in the original)."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     with errors():
         peer = parse_peer_key(peer_key)
 
@@ -211,12 +230,15 @@ def invite(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Add members: claim their KeyPackages, send the Commit and their Welcome."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     with errors():
         peers = [parse_peer_key(k) for k in peer_key]
 
@@ -239,13 +261,16 @@ def join(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     wait: Annotated[float, typer.Option(help="Seconds to wait for a Welcome.")] = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Join the groups whose Welcome is waiting on the node."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     with errors():
         if wait < 0:
             raise ConfigError("--wait must not be negative")
@@ -274,12 +299,15 @@ def send(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Encrypt a message to a group."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     with errors():
         peer = None if peer_key is None else parse_peer_key(peer_key)
 
@@ -301,13 +329,16 @@ def recv(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply what the node holds for us and print new messages (--follow: keep receiving by
     long-poll until interrupted)."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     only = None if group_id is None else group_id.encode()
 
     def show(results: list[Received]) -> None:
@@ -503,12 +534,15 @@ def remove(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a member from a group."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     with errors():
         peer = parse_peer_key(peer_key)
     _commit_command(opts, group_id, "removed", lambda a, c, g: a.remove(c, g, peer))
@@ -520,12 +554,15 @@ def update(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Refresh this member's keys in a group (a self-update Commit)."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     _commit_command(opts, group_id, "updated", lambda a, c, g: a.update(c, g))
 
 
@@ -535,12 +572,15 @@ def leave(
     state: StateOpt = DEFAULT_STATE,
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     passphrase: PassOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask the group to remove us, and forget the group."""
-    opts = options(state, server, server_cert, passphrase, as_json, timeout)
+    opts = options(
+        state, server, server_cert, passphrase, as_json, timeout, quic_backend=quic_backend
+    )
     _commit_command(opts, group_id, "left", lambda a, c, g: a.leave(c, g))
 
 
@@ -571,6 +611,7 @@ def safety_number_command(
 def demo_group(
     server: ServerOpt = DEFAULT_SERVER,
     server_cert: CertOpt = DEFAULT_CERT,
+    quic_backend: BackendOpt = DEFAULT_BACKEND,
     as_json: JsonOpt = False,
 ) -> None:
     """The original's two-party run (Alice and Bob) against a running node."""
@@ -580,6 +621,6 @@ def demo_group(
 
     quiet_libraries()
     with errors(), tempfile.TemporaryDirectory(prefix="quicnproto-demo-group-") as tmp:
-        lines = run_two_party(server, server_cert, Path(tmp))
+        lines = run_two_party(server, server_cert, Path(tmp), quic_backend=quic_backend)
     for line in lines:
         typer.echo(line)

@@ -20,6 +20,7 @@ from quicnproto.config import (
 )
 from quicnproto.errors import QuicnprotoError, TransportError, TransportReason, sole_exception
 from quicnproto.transport.quic import RetryMode
+from quicnproto.transport.quic.backends import QuicBackend
 
 from .app import app, fail, quiet_libraries, switch
 
@@ -93,6 +94,14 @@ def serve(
             "handshakes), always, or never.",
         ),
     ] = RetryMode.AUTO,
+    quic_backend: Annotated[
+        QuicBackend,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_QUIC_BACKEND",
+            case_sensitive=False,
+            help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
+        ),
+    ] = QuicBackend.AIOQUIC,
     metrics: Annotated[
         str | None,
         typer.Option(help="Serve Prometheus metrics over HTTP on host:port; off if unset."),
@@ -140,6 +149,7 @@ def serve(
             max_connections_per_address=max_connections_per_address,
             idle_timeout=idle_timeout,
             max_wait_ms=max_wait_ms,
+            quic_backend=quic_backend,
             metrics=(
                 None
                 if metrics is None
@@ -188,6 +198,14 @@ def ping(
         ),
     ] = Path("data/server-cert.der"),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
+    quic_backend: Annotated[
+        QuicBackend,
+        typer.Option(
+            envvar="QUICNPROTOCHAT_QUIC_BACKEND",
+            case_sensitive=False,
+            help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
+        ),
+    ] = QuicBackend.AIOQUIC,
 ) -> None:
     """Check that a node answers."""
     import trio
@@ -198,7 +216,11 @@ def ping(
     try:
         host, port = parse_address(server)
         config = ClientConfig(
-            host=host, port=port, server_cert=server_cert, request_timeout=timeout
+            host=host,
+            port=port,
+            server_cert=server_cert,
+            request_timeout=timeout,
+            quic_backend=quic_backend,
         )
         config.validate()
     except QuicnprotoError as exc:

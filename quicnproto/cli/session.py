@@ -15,6 +15,7 @@ import typer
 
 from quicnproto.config import DEFAULT_PORT
 from quicnproto.errors import ConfigError, QuicnprotoError
+from quicnproto.transport.quic.backends import QuicBackend
 
 from .app import exit_code, quiet_libraries, switch
 
@@ -62,6 +63,15 @@ PassOpt = Annotated[
         show_default=False,
     ),
 ]
+BackendOpt = Annotated[
+    QuicBackend,
+    typer.Option(
+        "--quic-backend",
+        envvar="QUICNPROTOCHAT_QUIC_BACKEND",
+        case_sensitive=False,
+        help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
+    ),
+]
 JsonOpt = Annotated[bool, switch("--json", help="Print JSON lines for scripts.")]
 GroupOpt = Annotated[
     str | None,
@@ -72,6 +82,7 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per node r
 DEFAULT_STATE = Path("quicnproto.state")
 DEFAULT_SERVER = f"127.0.0.1:{DEFAULT_PORT}"
 DEFAULT_CERT = Path("data/server-cert.der")
+DEFAULT_BACKEND = QuicBackend.AIOQUIC
 
 
 @dataclass
@@ -82,6 +93,7 @@ class Options:
     passphrase: str | None
     json: bool
     timeout: float = 10.0
+    quic_backend: QuicBackend = DEFAULT_BACKEND
 
 
 def client_fail(exc: Exception) -> typer.Exit:
@@ -141,7 +153,11 @@ def run(
     if opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     config = ClientConfig(
-        host=host, port=port, server_cert=opts.server_cert, request_timeout=opts.timeout
+        host=host,
+        port=port,
+        server_cert=opts.server_cert,
+        request_timeout=opts.timeout,
+        quic_backend=opts.quic_backend,
     )
     own = state is None
     st = open_state(opts) if state is None else state
@@ -236,6 +252,8 @@ def options(
     passphrase: str | None,
     as_json: bool,
     timeout: float = 10.0,
+    *,
+    quic_backend: QuicBackend = DEFAULT_BACKEND,
 ) -> Options:
     quiet_libraries()
-    return Options(state, server, server_cert, passphrase, as_json, timeout)
+    return Options(state, server, server_cert, passphrase, as_json, timeout, quic_backend)

@@ -382,7 +382,12 @@ async def open_client(config: ClientConfig) -> AsyncIterator[NodeClient]:
         idle_timeout=config.idle_timeout,
     )
     connection = open_quic_connection(
-        config.host, config.port, server_certificate=certificate, alpn=config.alpn, limits=limits
+        config.host,
+        config.port,
+        server_certificate=certificate,
+        alpn=config.alpn,
+        limits=limits,
+        backend=config.quic_backend,
     )
     async with AsyncExitStack() as stack:
         started = trio.current_time()

@@ -602,6 +602,7 @@ async def serve(
                     handler=handle_stream,
                     limits=config.transport_limits(),
                     retry=config.retry,
+                    backend=config.quic_backend,
                 )
             )
             opened = await trio.to_thread.run_sync(_open_files, config, undo, certificate, clock)

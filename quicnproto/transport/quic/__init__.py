@@ -1,4 +1,5 @@
-"""A Trio driver for aioquic's sans-I/O ``QuicConnection`` (server and client), no asyncio.
+"""A Trio driver for a sans-I/O ``QuicConnection`` (server and client), no asyncio: aioquic's
+(the default and reference) or qh3's (optional, ``pip install quicnproto[qh3]``).
 
 ::
 
@@ -15,8 +16,10 @@
         v
     stream.QuicStream         receive_some / send_all for the application
 
-Modules: ``limits`` (:class:`TransportLimits`, :class:`RetryMode`, constants), ``_aioquic``
-(every touch of aioquic's private state), ``retry`` (stateless Retry tokens), ``stream``, ``streams``, ``connection``, ``endpoint``, ``server``
+Modules: ``limits`` (:class:`TransportLimits`, :class:`RetryMode`, constants), ``backends``
+(:class:`~.backends.QuicBackend` and the choice of core), ``_aioquic`` and ``_qh3`` (one
+adapter per core: its configuration, its connections and every touch of its private state),
+``retry`` (stateless Retry tokens), ``stream``, ``streams``, ``connection``, ``endpoint``, ``server``
 (:func:`serve_quic`), ``client`` (:func:`open_quic_connection`). Each module's docstring
 states what it guarantees, with the VALIDATION.md rule ids (SRV-Q-01..06).
 

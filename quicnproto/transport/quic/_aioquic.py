@@ -1,4 +1,5 @@
-"""Every read or write of aioquic's private state, and nothing else.
+"""The aioquic adapter (:class:`~.backends.QuicCore`): how the driver builds aioquic
+configurations and connections, and every read or write of aioquic's private state.
 
 aioquic offers no public accessor for these, and the transport needs them:
 
@@ -24,17 +25,25 @@ which is why ``pyproject.toml`` caps aioquic's version (docs/dependencies.md).
 from __future__ import annotations
 
 import logging
+import ssl
 
 from aioquic import tls
-from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE
+from aioquic.quic import events
+from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.crypto import CryptoPair
-from aioquic.quic.packet import QuicErrorCode, QuicFrameType, QuicHeader, QuicPacketType
+from aioquic.quic.packet import QuicFrameType, QuicHeader, QuicPacketType
 from aioquic.quic.packet_builder import QuicPacketBuilder
 from cryptography.hazmat.primitives import serialization
 
 from quicnproto.errors import PrivateApiError
 from quicnproto.log import log_event
+from quicnproto.transport.tls import parse_certificate, parse_private_key
+
+__all__ = ["events"]
+
+STREAM_ERRORS: tuple[type[Exception], ...] = (ValueError, RuntimeError)
+"""What aioquic raises for a stream operation on a stream already reset or finished."""
 
 _log = logging.getLogger("quicnproto.transport")
 
@@ -50,6 +59,65 @@ def _missing(attribute: str) -> None:
     if attribute not in _reported:
         _reported.add(attribute)
         log_event(logging.WARNING, "aioquic_private_api_missing", logger=_log, attribute=attribute)
+
+
+def server_configuration(
+    *, alpn: str, idle_timeout: float, certificate: bytes, private_key: bytes
+) -> QuicConfiguration:
+    """A server's configuration from a DER certificate and DER (PKCS#8) key.
+
+    Raises:
+        ConfigError: the certificate or key is malformed.
+    """
+    return QuicConfiguration(
+        is_client=False,
+        alpn_protocols=[alpn],
+        idle_timeout=idle_timeout,
+        certificate=parse_certificate(certificate),
+        private_key=parse_private_key(private_key),
+    )
+
+
+def client_configuration(
+    *, alpn: str, idle_timeout: float, pinned_certificate: bytes
+) -> QuicConfiguration:
+    """A client's configuration whose only trust anchor is ``pinned_certificate`` (DER).
+
+    Raises:
+        ConfigError: ``pinned_certificate`` is not a DER certificate.
+    """
+    pinned = parse_certificate(pinned_certificate)
+    return QuicConfiguration(
+        is_client=True,
+        alpn_protocols=[alpn],
+        idle_timeout=idle_timeout,
+        verify_mode=ssl.CERT_REQUIRED,
+        cadata=pinned.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+def server_connection(
+    configuration: QuicConfiguration,
+    *,
+    original_destination_connection_id: bytes,
+    retry_source_connection_id: bytes | None,
+) -> QuicConnection:
+    """A new server-side connection."""
+    return QuicConnection(
+        configuration=configuration,
+        original_destination_connection_id=original_destination_connection_id,
+        retry_source_connection_id=retry_source_connection_id,
+    )
+
+
+def client_connection(configuration: QuicConfiguration) -> QuicConnection:
+    """A new client-side connection."""
+    return QuicConnection(configuration=configuration)
+
+
+def may_open_stream(quic: QuicConnection, stream_id: int) -> bool:
+    """Always: aioquic queues a stream beyond the peer's credit until MAX_STREAMS arrives."""
+    return True
 
 
 def unacknowledged_bytes(quic: QuicConnection, stream_id: int) -> int:
@@ -122,7 +190,7 @@ def peer_certificate_der(quic: QuicConnection) -> bytes | None:
         return None
 
 
-def encode_refusal(header: QuicHeader, error_code: QuicErrorCode) -> bytes:
+def encode_refusal(header: QuicHeader, error_code: int) -> bytes:
     """An Initial packet answering a client's Initial with CONNECTION_CLOSE(error_code).
 
     Initial keys derive from the client's chosen destination CID (RFC 9001 §5.2), so no

@@ -13,23 +13,26 @@ Guarantees:
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
-from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
-from aioquic.quic.packet import QuicErrorCode
-from cryptography.hazmat.primitives import serialization
 
 from quicnproto.errors import ErrorCode, TransportError, TransportReason
-from quicnproto.transport.quic import endpoint
-from quicnproto.transport.quic.connection import Connection, closed_error
+from quicnproto.transport.quic import backends, endpoint
+from quicnproto.transport.quic.backends import QuicBackend, QuicCore
+from quicnproto.transport.quic.connection import CONNECTION_REFUSED, Connection, closed_error
 from quicnproto.transport.quic.endpoint import Datagrams, Endpoint, NetworkAddress
 from quicnproto.transport.quic.limits import TransportLimits
 from quicnproto.transport.quic.stream import ConnectionInfo, QuicStream
-from quicnproto.transport.tls import parse_certificate
+
+if TYPE_CHECKING:
+    from aioquic.quic.connection import QuicConnection
+
+
+STREAM_CREDIT_POLL = 0.05
+"""Seconds between looks at the peer's stream credit while it is used up."""
 
 
 class ClientConnection(Connection):
@@ -42,6 +45,7 @@ class ClientConnection(Connection):
         quic: QuicConnection,
         remote_address: NetworkAddress,
         *,
+        core: QuicCore,
         limits: TransportLimits,
         send_datagrams: Callable[[Datagrams], None],
         pinned_certificate: bytes,
@@ -49,6 +53,7 @@ class ClientConnection(Connection):
         super().__init__(
             quic,
             remote_address,
+            core=core,
             limits=limits,
             send_datagrams=send_datagrams,
             on_terminated=lambda conn: conn.cids.clear(),
@@ -81,13 +86,27 @@ class ClientConnection(Connection):
         if self.closing:
             self.slots.release()
             raise self.close_error or closed_error()
+        while not self.core.may_open_stream(self.quic, self.quic.get_next_available_stream_id()):
+            # The peer's MAX_STREAMS has not caught up with the streams we finished (RFC 9000
+            # §4.6): wait for its next packets (they wake the writers) and look again.
+            with trio.move_on_after(STREAM_CREDIT_POLL):
+                await self._send_lot.park()
+            if self.closing:
+                self.slots.release()
+                raise self.close_error or closed_error()
+        # No checkpoint from here on: another task cannot take the same stream ID.
         stream_id = self.quic.get_next_available_stream_id()
+        try:
+            # An empty write creates the stream in the core so the next ID is allocated.
+            self.quic.send_stream_data(stream_id, b"")
+        except self.core.STREAM_ERRORS:
+            # The core closed the connection before its event reached us.
+            self.slots.release()
+            raise self.close_error or closed_error() from None
         stream = QuicStream(self, stream_id, local=True)
         self.streams[stream_id] = stream
         self.last_activity = trio.current_time()
         self.stream_opened()
-        # An empty write creates the stream in aioquic so the next ID is allocated.
-        self.quic.send_stream_data(stream_id, b"")
         return stream
 
 
@@ -134,36 +153,36 @@ async def open_quic_connection(
     server_certificate: bytes,
     alpn: str,
     limits: TransportLimits | None = None,
+    backend: QuicBackend = QuicBackend.AIOQUIC,
 ) -> AsyncIterator[QuicClient]:
     """Connect to a node, trusting exactly ``server_certificate``, and yield a client.
 
     The handshake fails unless the server presents that very certificate (DER bytes compared
-    after aioquic verified the chain against it as the only trust anchor) and negotiates
-    ``alpn``. Leaving the block closes the connection (``ErrorCode.NO_ERROR``).
+    after the QUIC core verified the chain against it as the only trust anchor) and
+    negotiates ``alpn``. Leaving the block closes the connection (``ErrorCode.NO_ERROR``).
+    ``backend`` picks the sans-I/O QUIC core (:class:`~.backends.QuicBackend`).
 
     Raises:
         TransportError: resolution, handshake failure or timeout, pin or ALPN mismatch
             (``reason`` tells which).
-        ConfigError: ``server_certificate`` is not a DER certificate.
+        ConfigError: ``server_certificate`` is not a DER certificate, or ``backend`` is not
+            installed.
     """
     limits = limits or TransportLimits()
-    pinned = parse_certificate(server_certificate)
-    configuration = QuicConfiguration(
-        is_client=True,
-        alpn_protocols=[alpn],
-        idle_timeout=limits.idle_timeout,
-        verify_mode=ssl.CERT_REQUIRED,
-        cadata=pinned.public_bytes(serialization.Encoding.PEM),
+    core = backends.load(backend)
+    configuration = core.client_configuration(
+        alpn=alpn, idle_timeout=limits.idle_timeout, pinned_certificate=server_certificate
     )
     sock, sockaddr = await endpoint.open_socket(host, port, server=False)
     body_error: BaseException | None = None
     handshake_error: TransportError | None = None
     with sock:
         udp = Endpoint(sock, on_refused=lambda: conn.peer_unreachable())
-        quic = QuicConnection(configuration=configuration)
+        quic = core.client_connection(configuration)
         conn = ClientConnection(
             quic,
             sockaddr,
+            core=core,
             limits=limits,
             send_datagrams=udp.send,
             pinned_certificate=server_certificate,
@@ -180,7 +199,7 @@ async def open_quic_connection(
                 handshake_error = conn.close_error or TransportError(
                     "handshake timed out", TransportReason.HANDSHAKE_TIMEOUT
                 )
-                conn.close(QuicErrorCode.CONNECTION_REFUSED, "handshake", transport=True)
+                conn.close(CONNECTION_REFUSED, "handshake", transport=True)
                 nursery.cancel_scope.cancel()
             else:
                 try:

@@ -1,5 +1,5 @@
-"""The driver of one aioquic ``QuicConnection``: event dispatch, stream state and limits, the
-timer task with ACK pacing, and the idle/handshake watchdog.
+"""The driver of one sans-I/O ``QuicConnection`` (aioquic's or qh3's, :mod:`.backends`): event
+dispatch, stream state and limits, the timer task with ACK pacing, and the idle/handshake watchdog.
 
 :class:`Connection` is what server and client connections share; ``server.ServerConnection``
 adds handler tasks and the server's age and idle limits, ``client.ClientConnection`` the
@@ -33,11 +33,9 @@ import itertools
 import logging
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
-from aioquic.quic import events
-from aioquic.quic.connection import QuicConnection
-from aioquic.quic.packet import QuicErrorCode
 
 from quicnproto.errors import (
     ConnectionClosedError,
@@ -47,7 +45,7 @@ from quicnproto.errors import (
     TransportReason,
 )
 from quicnproto.log import log_event
-from quicnproto.transport.quic import _aioquic
+from quicnproto.transport.quic.backends import QuicCore
 from quicnproto.transport.quic.endpoint import Datagrams, NetworkAddress
 from quicnproto.transport.quic.limits import (
     ACK_AFTER_BYTES,
@@ -58,6 +56,13 @@ from quicnproto.transport.quic.limits import (
 from quicnproto.transport.quic.stream import ConnectionInfo, QuicStream
 from quicnproto.transport.quic.streams import StreamBook
 from quicnproto.transport.tls import certificates_equal
+
+if TYPE_CHECKING:
+    from aioquic.quic import events
+    from aioquic.quic.connection import QuicConnection
+
+CONNECTION_REFUSED = 0x2
+"""QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1)."""
 
 _log = logging.getLogger("quicnproto.transport")
 
@@ -74,7 +79,8 @@ class Connection(StreamBook):
     """Drives one ``QuicConnection``: events, streams, timer, limits.
 
     Args:
-        quic: the aioquic connection, configured for our side.
+        quic: the core's connection, configured for our side.
+        core: the adapter of the core ``quic`` belongs to (:mod:`.backends`).
         remote_address: the peer's address.
         limits: the transport limits.
         send_datagrams: sends datagrams on the endpoint's socket, never blocking.
@@ -90,12 +96,28 @@ class Connection(StreamBook):
         quic: QuicConnection,
         remote_address: NetworkAddress,
         *,
+        core: QuicCore,
         limits: TransportLimits,
         send_datagrams: Callable[[Datagrams], None],
         on_terminated: Callable[[Connection], None],
         pinned_certificate: bytes | None = None,
     ) -> None:
         self.quic = quic
+        self.core = core
+        kinds = core.events
+        cls = type(self)
+        # Unbound functions (called with self), so the table holds no reference cycle back to
+        # this connection: reference counting alone frees it once it terminated.
+        self._event_handlers: dict[type, Callable[[Any, Any], None]] = {
+            kinds.StreamDataReceived: cls._on_stream_data,
+            kinds.StreamReset: cls._on_stream_reset,
+            kinds.StopSendingReceived: cls._on_stop_sending,
+            kinds.ConnectionIdIssued: cls._on_cid_issued,
+            kinds.ConnectionIdRetired: cls._on_cid_retired,
+            kinds.HandshakeCompleted: cls._on_handshake_completed,
+            kinds.ConnectionTerminated: cls._on_terminated_event,
+        }
+        """Event class -> handler; events of other classes are ignored."""
         self.limits = limits
         self.remote_address = remote_address
         self._send_datagrams = send_datagrams
@@ -172,96 +194,103 @@ class Connection(StreamBook):
 
     def _handshake_timed_out(self) -> None:
         """The handshake did not complete in time: close."""
-        self._close_for(
-            "handshake", QuicErrorCode.CONNECTION_REFUSED, "handshake timeout", transport=True
-        )
+        self._close_for("handshake", CONNECTION_REFUSED, "handshake timeout", transport=True)
         self.close_error = TransportError("handshake timed out", TransportReason.HANDSHAKE_TIMEOUT)
 
     # -- input ----------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: NetworkAddress) -> None:
-        """Feed one datagram to aioquic and handle every event it produced."""
+        """Feed one datagram to the core and handle every event it produced."""
         self.rx_unacked += len(data)
         if self.terminated.is_set():
             return
         try:
             self.quic.receive_datagram(data, addr, now=trio.current_time())
         except Exception:
-            # aioquic is expected to swallow bad packets; if it ever raises, lose only this
+            # The core is expected to swallow bad packets; if it ever raises, lose only this
             # connection, never the endpoint.
-            log_event(
-                logging.ERROR, "quic_internal_error", logger=_log, exc_info=True, conn=self.info.id
-            )
-            self._terminate(TransportError("internal transport error", TransportReason.INTERNAL))
+            self._core_failed()
             return
         self.drain_events()
 
+    def _core_failed(self) -> None:
+        """The core raised where it should not (a bug in it): log it and terminate only this
+        connection, never the endpoint."""
+        log_event(
+            logging.ERROR, "quic_internal_error", logger=_log, exc_info=True, conn=self.info.id
+        )
+        self._terminate(TransportError("internal transport error", TransportReason.INTERNAL))
+
     def drain_events(self) -> None:
-        """Handle every pending aioquic event."""
+        """Handle every pending event of the core."""
         event = self.quic.next_event()
         while event is not None:
             self._handle_event(event)
             event = self.quic.next_event()
 
-    def _handle_event(self, event: events.QuicEvent) -> None:
-        if isinstance(event, events.StreamDataReceived):
-            self._on_stream_data(event)
-        elif isinstance(event, events.StreamReset):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                self._on_peer_reset(stream, event.error_code)
-            else:
-                self._abandon_unknown_stream(event.stream_id, event.error_code)
-        elif isinstance(event, events.StopSendingReceived):
-            stream = self.streams.get(event.stream_id)
-            if stream is None:
-                self._abandon_unknown_stream(event.stream_id, event.error_code)
-            elif not stream._send_done:
-                # aioquic already reset our sending side (RFC 9000 §3.5).
-                stream._send_error = StreamResetError(
-                    "peer asked to stop sending", event.error_code, TransportReason.STOP_SENDING
-                )
-                self._mark_send_done(stream)
-                stream._wake()
-                self._send_lot.unpark_all()
-                if stream._handler_scope is not None:
-                    stream._handler_scope.cancel()
-        elif isinstance(event, events.ConnectionIdIssued):
-            self.add_route(event.connection_id)
-        elif isinstance(event, events.ConnectionIdRetired):
-            self.remove_route(event.connection_id)
-        elif isinstance(event, events.HandshakeCompleted):
-            self._on_handshake_completed(event)
-        elif isinstance(event, events.ConnectionTerminated):
-            self._terminate(
-                ConnectionClosedError(
-                    f"connection closed (error code {event.error_code})", event.error_code
-                )
+    def _handle_event(self, event: object) -> None:
+        handler = self._event_handlers.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _on_stream_reset(self, event: events.StreamReset) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            self._on_peer_reset(stream, event.error_code)
+        else:
+            self._abandon_unknown_stream(event.stream_id, event.error_code)
+
+    def _on_stop_sending(self, event: events.StopSendingReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None:
+            self._abandon_unknown_stream(event.stream_id, event.error_code)
+        elif not stream._send_done:
+            # The core already reset our sending side (RFC 9000 §3.5).
+            stream._send_error = StreamResetError(
+                "peer asked to stop sending", event.error_code, TransportReason.STOP_SENDING
             )
+            self._mark_send_done(stream)
+            stream._wake()
+            self._send_lot.unpark_all()
+            if stream._handler_scope is not None:
+                stream._handler_scope.cancel()
+
+    def _on_cid_issued(self, event: events.ConnectionIdIssued) -> None:
+        self.add_route(event.connection_id)
+
+    def _on_cid_retired(self, event: events.ConnectionIdRetired) -> None:
+        self.remove_route(event.connection_id)
+
+    def _on_terminated_event(self, event: events.ConnectionTerminated) -> None:
+        self._terminate(
+            ConnectionClosedError(
+                f"connection closed (error code {event.error_code})", event.error_code
+            )
+        )
 
     def _on_handshake_completed(self, event: events.HandshakeCompleted) -> None:
         # VALIDATION.md SRV-Q-06: the ALPN is pinned; a peer that negotiated none is refused.
         if event.alpn_protocol != self.alpn:
             log_event(logging.WARNING, "quic_alpn_mismatch", logger=_log, conn=self.info.id)
-            self.close(QuicErrorCode.CONNECTION_REFUSED, "ALPN mismatch", transport=True)
+            self.close(CONNECTION_REFUSED, "ALPN mismatch", transport=True)
             self.close_error = TransportError(
                 "peer did not negotiate our ALPN protocol", TransportReason.ALPN_MISMATCH
             )
             return
         if self.pinned_certificate is not None:
-            peer = _aioquic.peer_certificate_der(self.quic)
+            peer = self.core.peer_certificate_der(self.quic)
             if peer is None or not certificates_equal(peer, self.pinned_certificate):
                 log_event(
                     logging.WARNING, "quic_certificate_pin_mismatch", logger=_log, conn=self.info.id
                 )
-                self.close(QuicErrorCode.CONNECTION_REFUSED, "certificate", transport=True)
+                self.close(CONNECTION_REFUSED, "certificate", transport=True)
                 self.close_error = TransportError(
                     "server certificate does not match the pinned certificate",
                     TransportReason.CERTIFICATE_MISMATCH,
                 )
                 return
         self.info.alpn_protocol = event.alpn_protocol
-        _aioquic.set_ack_delay(self.quic, ACK_DELAY)
+        self.core.set_ack_delay(self.quic, ACK_DELAY)
         self.handshake_complete.set()
 
     def _on_stream_data(self, event: events.StreamDataReceived) -> None:
@@ -340,7 +369,7 @@ class Connection(StreamBook):
             force_ack
             or self.closing
             or not self.handshake_complete.is_set()
-            or _aioquic.close_pending(self.quic)
+            or self.core.close_pending(self.quic)
         ):
             self.transmit(with_ack=force_ack)
         elif not self.terminated.is_set():
@@ -358,9 +387,14 @@ class Connection(StreamBook):
             return
         now = trio.current_time()
         if with_ack:
-            _aioquic.ack_with_data(self.quic, now)
+            self.core.ack_with_data(self.quic, now)
             self.rx_unacked = 0
-        self._send_datagrams(self.quic.datagrams_to_send(now=now))
+        try:
+            datagrams = self.quic.datagrams_to_send(now=now)
+        except Exception:
+            self._core_failed()
+            return
+        self._send_datagrams(datagrams)
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -413,7 +447,11 @@ class Connection(StreamBook):
                 last_fired = None
                 continue
             self.rx_unacked = 0
-            self.quic.handle_timer(now=now)
+            try:
+                self.quic.handle_timer(now=now)
+            except Exception:
+                self._core_failed()
+                return
             self.drain_events()
             self.transmit()
             self.wake_writers()
@@ -476,7 +514,7 @@ class Connection(StreamBook):
         assert self.terminated.is_set()
         self.info.detach()
         self.streams.clear()
-        _aioquic.discard(self.quic)
+        self.core.discard(self.quic)
 
     async def run(self) -> None:
         """Run the timer task and the watchdog until the connection terminates; if cancelled,
@@ -519,7 +557,10 @@ class Connection(StreamBook):
                 ping_at = self._last_ping + self.limits.idle_timeout / 3
                 if now >= ping_at:
                     self._last_ping = now
-                    self.quic.send_ping(next(_ping_ids))
+                    try:
+                        self.quic.send_ping(next(_ping_ids))
+                    except self.core.STREAM_ERRORS:
+                        continue  # closed under us: the next round sees it
                     self.transmit_soon()
                     continue
                 deadline = min(deadline, ping_at)

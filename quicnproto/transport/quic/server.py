@@ -16,7 +16,7 @@ Guarantees (VALIDATION.md):
 - a connection whose handshake has not completed after ``pre_handshake_timeout`` is dropped at
   once, releasing its per-address and global slots and its routes;
 - a terminated connection leaves nothing behind: its routes and its address's count go, and
-  its ``QuicConnection`` is broken up (:func:`._aioquic.discard`) so that reference counting,
+  its ``QuicConnection`` is broken up (the adapter's ``discard``) so that reference counting,
   not a later full garbage collection, frees it;
 - SRV-Q-05: no session tickets, hence no 0-RTT;
 - unknown QUIC versions get Version Negotiation (RFC 9000 §6);
@@ -30,12 +30,14 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
+
+# Stateless packet parsing and encoding is aioquic's whichever core drives the connections:
+# the bytes do not depend on it (and aioquic is always installed).
 from aioquic.buffer import Buffer  # type: ignore[attr-defined]  # re-exported, untyped
-from aioquic.quic import events
-from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
-from aioquic.quic.connection import QuicConnection
+from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE
 from aioquic.quic.packet import (
     QuicErrorCode,
     QuicHeader,
@@ -47,13 +49,18 @@ from aioquic.quic.packet import (
 
 from quicnproto.errors import ErrorCode, TransportError
 from quicnproto.log import log_event
-from quicnproto.transport.quic import _aioquic, endpoint
+from quicnproto.transport.quic import backends, endpoint
+from quicnproto.transport.quic.backends import QuicBackend, QuicCore
 from quicnproto.transport.quic.connection import Connection
 from quicnproto.transport.quic.endpoint import Datagrams, Endpoint, NetworkAddress
 from quicnproto.transport.quic.limits import RetryMode, TransportLimits
 from quicnproto.transport.quic.retry import InvalidToken, RetryTokens
 from quicnproto.transport.quic.stream import QuicStream
-from quicnproto.transport.tls import parse_certificate, parse_private_key
+
+if TYPE_CHECKING:
+    from aioquic.quic import events
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
 
 _log = logging.getLogger("quicnproto.transport")
 
@@ -78,6 +85,7 @@ class ServerConnection(Connection):
         quic: QuicConnection,
         remote_address: NetworkAddress,
         *,
+        core: QuicCore,
         limits: TransportLimits,
         send_datagrams: Callable[[Datagrams], None],
         on_terminated: Callable[[Connection], None],
@@ -89,6 +97,7 @@ class ServerConnection(Connection):
         super().__init__(
             quic,
             remote_address,
+            core=core,
             limits=limits,
             send_datagrams=send_datagrams,
             on_terminated=on_terminated,
@@ -233,11 +242,12 @@ class Router:
     """Picks the connection for each datagram a server receives, and accepts new ones.
 
     Args:
-        configuration: the server's QUIC configuration.
+        configuration: the server's QUIC configuration (made by ``core``).
         limits: the transport limits.
         send: sends datagrams on the server's socket.
         handler: the stream handler of every accepted connection.
         retry: when to validate client addresses with Retry first.
+        core: the QUIC core's adapter (default: aioquic's).
     """
 
     def __init__(
@@ -248,7 +258,9 @@ class Router:
         send: Callable[[Datagrams], None],
         handler: Handler,
         retry: RetryMode,
+        core: QuicCore | None = None,
     ) -> None:
+        self.core = core or backends.load(QuicBackend.AIOQUIC)
         self.configuration = configuration
         self.limits = limits
         self._send = send
@@ -340,7 +352,7 @@ class Router:
             )
         except InvalidToken:
             # RFC 9000 §8.1.3: close with INVALID_TOKEN.
-            self._send([(_aioquic.encode_refusal(header, QuicErrorCode.INVALID_TOKEN), addr)])
+            self._send([(self.core.encode_refusal(header, QuicErrorCode.INVALID_TOKEN), addr)])
             return None
         return self._accept(header, addr, original_cid, header.destination_cid)
 
@@ -364,17 +376,18 @@ class Router:
                 logging.WARNING, "quic_connection_refused", logger=_log, reason=reason, remote=host
             )
             if header.version is not None:
-                refusal = _aioquic.encode_refusal(header, QuicErrorCode.CONNECTION_REFUSED)
+                refusal = self.core.encode_refusal(header, QuicErrorCode.CONNECTION_REFUSED)
                 self._send([(refusal, addr)])
             return None
-        quic = QuicConnection(
-            configuration=self.configuration,
+        quic = self.core.server_connection(
+            self.configuration,
             original_destination_connection_id=original_cid,
             retry_source_connection_id=retry_source_cid,
         )
         conn = ServerConnection(
             quic,
             addr,
+            core=self.core,
             limits=self.limits,
             send_datagrams=self._send,
             on_terminated=self.forget,
@@ -426,6 +439,7 @@ async def serve_quic(
     handler: Handler,
     limits: TransportLimits | None = None,
     retry: RetryMode = RetryMode.NEVER,
+    backend: QuicBackend = QuicBackend.AIOQUIC,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve QUIC on ``host:port`` and run ``handler`` for every peer-opened stream.
@@ -447,6 +461,7 @@ async def serve_quic(
         retry: when to validate client addresses with a Retry round trip before keeping any
             state for them (RFC 9000 §8.1.2; :class:`RetryMode`); a Retry costs the client one
             round trip.
+        backend: the sans-I/O QUIC core (:class:`~.backends.QuicBackend`).
         task_status: receives ``(host, bound_port)`` once the socket is bound.
 
     Cancellation:
@@ -460,20 +475,27 @@ async def serve_quic(
     Raises:
         TransportError: the address cannot be resolved or bound (``reason``
             ``RESOLVE_FAILED`` or ``BIND_FAILED``).
-        ConfigError: the certificate or key is malformed.
+        ConfigError: the certificate or key is malformed, or ``backend`` is not installed.
     """
     limits = limits or TransportLimits()
-    configuration = QuicConfiguration(
-        is_client=False,
-        alpn_protocols=[alpn],
+    core = backends.load(backend)
+    configuration = core.server_configuration(
+        alpn=alpn,
         idle_timeout=limits.idle_timeout,
-        certificate=parse_certificate(certificate),
-        private_key=parse_private_key(private_key),
+        certificate=certificate,
+        private_key=private_key,
     )
     sock, _ = await endpoint.open_socket(host, port, server=True)
     with sock:
         udp = Endpoint(sock)
-        router = Router(configuration, limits=limits, send=udp.send, handler=handler, retry=retry)
+        router = Router(
+            configuration,
+            limits=limits,
+            send=udp.send,
+            handler=handler,
+            retry=retry,
+            core=core,
+        )
         bound_port = int(sock.getsockname()[1])
         log_event(logging.INFO, "quic_listening", logger=_log, port=bound_port)
         try:

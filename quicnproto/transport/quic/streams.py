@@ -3,7 +3,7 @@ one finishes, is reset or is refused.
 
 :class:`StreamBook` is the part of a connection driver that a :class:`~.stream.QuicStream`
 talks to (it implements :class:`~.stream.StreamOwner`); ``connection.Connection`` builds on it
-and supplies the aioquic connection, the clock-driven transmit and the close.
+and supplies the core's connection, the clock-driven transmit and the close.
 
 Guarantees:
 
@@ -19,16 +19,21 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import trio
-from aioquic.quic.connection import QuicConnection
+
+# A plain range set, whichever core drives the connection (aioquic is always installed).
 from aioquic.quic.rangeset import RangeSet
 
 from quicnproto.errors import ErrorCode, StreamResetError, TransportReason
 from quicnproto.log import log_event
-from quicnproto.transport.quic import _aioquic
+from quicnproto.transport.quic.backends import QuicCore
 from quicnproto.transport.quic.limits import MAX_FINISHED_RANGES, SEND_HIGH_WATER
 from quicnproto.transport.quic.stream import ConnectionInfo, QuicStream
+
+if TYPE_CHECKING:
+    from aioquic.quic.connection import QuicConnection
 
 _log = logging.getLogger("quicnproto.transport")
 
@@ -37,6 +42,7 @@ class StreamBook:
     """The streams of one connection and their state transitions."""
 
     quic: QuicConnection
+    core: QuicCore
     info: ConnectionInfo
     closing: bool
     terminated: trio.Event
@@ -100,13 +106,13 @@ class StreamBook:
     def _try_reset(self, stream_id: int, code: int) -> None:
         try:
             self.quic.reset_stream(stream_id, code)
-        except (ValueError, RuntimeError):
+        except self.core.STREAM_ERRORS:
             pass
 
     def _try_stop(self, stream_id: int, code: int) -> None:
         try:
             self.quic.stop_stream(stream_id, code)
-        except (ValueError, RuntimeError):
+        except self.core.STREAM_ERRORS:
             pass
 
     def _on_peer_reset(self, stream: QuicStream, code: int) -> None:
@@ -169,8 +175,8 @@ class StreamBook:
         """Queue ``data`` on ``stream``; the timer task sends it (see :meth:`transmit_soon`)."""
         try:
             self.quic.send_stream_data(stream.stream_id, data, end_stream=end_stream)
-        except (ValueError, RuntimeError) as exc:
-            # aioquic already reset or finished this stream's sending side.
+        except self.core.STREAM_ERRORS as exc:
+            # The core already reset or finished this stream's sending side (or closed).
             stream._send_error = StreamResetError("the stream can no longer send", 0)
             self._mark_send_done(stream)
             raise stream._send_error from exc
@@ -218,7 +224,7 @@ class StreamBook:
                 try:
                     self.quic.send_stream_data(stream.stream_id, b"", end_stream=True)
                     stream._send_eof = True
-                except (ValueError, RuntimeError):
+                except self.core.STREAM_ERRORS:
                     pass
                 self._mark_send_done(stream)
         if not stream._recv_done:
@@ -240,7 +246,7 @@ class StreamBook:
         while (
             stream._send_error is None
             and not self.terminated.is_set()
-            and _aioquic.unacknowledged_bytes(self.quic, stream.stream_id) > SEND_HIGH_WATER
+            and self.core.unacknowledged_bytes(self.quic, stream.stream_id) > SEND_HIGH_WATER
         ):
             await self._send_lot.park()
 

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from quicnproto.client.connection import NodeClient, identity_key_of, open_client
 from quicnproto.config import ClientConfig, NodeConfig
 from quicnproto.node.server import configure_logging, serve
+from tests.quicnproto.quic_backend import TEST_BACKEND
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RunningNode:
             "port": self.port,
             "server_cert": self.config.cert_path,
             "request_timeout": 10.0,
+            "quic_backend": TEST_BACKEND,
         }
         params.update(overrides)
         return ClientConfig(**params)
@@ -61,7 +63,12 @@ class RunningNode:
 
 
 def node_config(data_dir: Path, **overrides: Any) -> NodeConfig:
-    params: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": data_dir}
+    params: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "data_dir": data_dir,
+        "quic_backend": TEST_BACKEND,
+    }
     params.update(overrides)
     return NodeConfig(**params)
 

@@ -11,6 +11,7 @@ import trio
 from quicnproto.client.connection import open_client
 from quicnproto.config import ClientConfig
 from quicnproto.errors import ConfigError, TransportError
+from tests.quicnproto.quic_backend import TEST_BACKEND
 
 from .node_harness import running_node
 
@@ -47,7 +48,13 @@ async def test_a_silent_address_times_out_with_its_own_message(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
-        config = ClientConfig(host="127.0.0.1", port=port, server_cert=cert, connect_timeout=5.0)
+        config = ClientConfig(
+            host="127.0.0.1",
+            port=port,
+            server_cert=cert,
+            connect_timeout=5.0,
+            quic_backend=TEST_BACKEND,
+        )
         with pytest.raises(TransportError) as info:
             async with open_client(config):
                 pass

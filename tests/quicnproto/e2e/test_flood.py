@@ -28,6 +28,7 @@ import trio
 
 from quicnproto.client.connection import open_client
 from quicnproto.config import ClientConfig
+from tests.quicnproto.quic_backend import TEST_BACKEND
 
 from .node_harness import drain, free_udp_port, start_node
 
@@ -132,6 +133,7 @@ async def flood_run(tmp_path: Path, retry: str) -> tuple[Pings, int, int, int]:
         server_cert=data_dir / "server-cert.der",
         request_timeout=PING_DEADLINE,
         connect_timeout=PING_DEADLINE,
+        quic_backend=TEST_BACKEND,
     )
     try:
         async with trio.open_nursery() as nursery:

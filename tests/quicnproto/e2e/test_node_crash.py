@@ -19,6 +19,7 @@ from quicnproto.client.connection import open_client
 from quicnproto.config import ClientConfig
 from quicnproto.errors import QuicnprotoError
 from tests.quicnproto.e2e.node_harness import drain, free_udp_port, new_identity, start_node
+from tests.quicnproto.quic_backend import TEST_BACKEND
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,6 +43,7 @@ async def test_sigkill_during_enqueues_loses_no_acknowledged_message(tmp_path: P
             port=port,
             server_cert=data_dir / "server-cert.der",
             request_timeout=5.0,
+            quic_backend=TEST_BACKEND,
         )
 
     for cycle in range(CYCLES):

@@ -38,6 +38,7 @@ from quicnproto.wire import (
     encode_request,
 )
 from tests.quicnproto.e2e.node_harness import RunningNode, new_identity, node_config
+from tests.quicnproto.quic_backend import TEST_BACKEND
 from tests.quicnproto.wire_strategies import stream_contents
 
 pytestmark = pytest.mark.e2e
@@ -112,7 +113,11 @@ async def _send_hostile(running: RunningNode, data: bytes, authenticated: bool) 
     "error" or "reset"."""
     certificate = load_certificate(running.config.cert_path)
     async with open_quic_connection(
-        "127.0.0.1", running.port, server_certificate=certificate, alpn=ALPN
+        "127.0.0.1",
+        running.port,
+        server_certificate=certificate,
+        alpn=ALPN,
+        backend=TEST_BACKEND,
     ) as quic:
         if authenticated:
             me = new_identity()
@@ -186,7 +191,11 @@ def test_oversize_frame_refused_on_its_header(
     async def run() -> None:
         certificate = load_certificate(running.config.cert_path)
         async with open_quic_connection(
-            "127.0.0.1", running.port, server_certificate=certificate, alpn=ALPN
+            "127.0.0.1",
+            running.port,
+            server_certificate=certificate,
+            alpn=ALPN,
+            backend=TEST_BACKEND,
         ) as quic:
             async with await quic.open_stream() as stream:
                 # Announce 1 GiB, send a few bytes, keep the stream open: the node answers at

@@ -20,6 +20,7 @@ from quicnproto.config import NodeConfig
 from quicnproto.errors import StoreError
 from quicnproto.node.server import serve
 from tests.quicnproto.e2e.node_harness import RunningNode, json_logs, new_identity, node_config
+from tests.quicnproto.quic_backend import TEST_BACKEND
 from tests.quicnproto.store_driver import SyncStore
 
 pytestmark = pytest.mark.e2e
@@ -143,7 +144,9 @@ async def test_node_refuses_to_start_on_a_store_sqlite_reports_corrupt(tmp_path:
 
 
 async def test_new_node_files_are_owner_only(tmp_path: Path) -> None:
-    config = NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "fresh")
+    config = NodeConfig(
+        host="127.0.0.1", port=0, data_dir=tmp_path / "fresh", quic_backend=TEST_BACKEND
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(serve, config)
         nursery.cancel_scope.cancel()

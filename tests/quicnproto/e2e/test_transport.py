@@ -27,13 +27,18 @@ from quicnproto.transport.quic import (
     RetryMode,
     StreamResetError,
     TransportLimits,
-    _aioquic,
+    backends,
     endpoint,
     open_quic_connection,
     serve_quic,
 )
-from quicnproto.transport.quic import client as quic_client
+from quicnproto.transport.quic.backends import QuicBackend
 from quicnproto.transport.tls import generate_self_signed_certificate
+from tests.quicnproto.quic_backend import (
+    TEST_BACKEND,
+    aioquic_client_meets_the_server,
+    backend_core,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +54,7 @@ class Server:
     def connect(self, **kwargs: Any) -> Any:
         kwargs.setdefault("alpn", ALPN)
         kwargs.setdefault("server_certificate", self.certificate)
+        kwargs.setdefault("backend", TEST_BACKEND)
         return open_quic_connection("127.0.0.1", self.port, **kwargs)
 
 
@@ -72,6 +78,7 @@ async def running_server(
                 handler=handler,
                 limits=limits,
                 retry=retry,
+                backend=TEST_BACKEND,
             )
         )
         yield Server(port, certificate)
@@ -289,10 +296,10 @@ async def test_pinning_refuses_a_different_self_signed_certificate() -> None:
 
 async def test_pin_compares_exact_bytes_even_with_the_same_key(monkeypatch: Any) -> None:
     async with running_server(echo_handler) as server:
-        # Pretend aioquic's chain check passed for a look-alike: the byte comparison refuses.
+        # Pretend the core's chain check passed for a look-alike: the byte comparison refuses.
         other_certificate, _ = generate_self_signed_certificate()
         real = server.certificate
-        monkeypatch.setattr(_aioquic, "peer_certificate_der", lambda _quic: other_certificate)
+        monkeypatch.setattr(backend_core(), "peer_certificate_der", lambda _quic: other_certificate)
         with pytest.raises(TransportError) as info:
             async with server.connect(server_certificate=real):
                 pytest.fail("pin check skipped")
@@ -563,7 +570,7 @@ async def test_nothing_listening_fails_fast() -> None:
     probe.close()
     with trio.fail_after(5), pytest.raises(TransportError) as info:
         async with open_quic_connection(
-            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
+            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN, backend=TEST_BACKEND
         ):
             pytest.fail("connected to nothing")
     assert info.value.reason == TransportReason.CONNECTION_REFUSED
@@ -636,6 +643,7 @@ class MuteAfterFirstSend:
         return len(data)
 
 
+@aioquic_client_meets_the_server
 async def test_server_drops_a_stalled_handshake(autojump_clock: Any, monkeypatch: Any) -> None:
     limits = TransportLimits(max_connections_per_address=1, handshake_timeout=2.0, idle_timeout=100)
     async with running_server(echo_handler, limits) as server:
@@ -644,8 +652,10 @@ async def test_server_drops_a_stalled_handshake(autojump_clock: Any, monkeypatch
             endpoint, "_make_socket", lambda family: MuteAfterFirstSend(real_make_socket(family))
         )
         # The client completes its side of the handshake from the server's first flight, but
-        # the server never hears the client's Finished (nor its CONNECTION_CLOSE).
-        async with server.connect():
+        # the server never hears the client's Finished (nor its CONNECTION_CLOSE). That is how
+        # aioquic's client behaves (qh3's fails its handshake instead), so the stalling client
+        # is aioquic's whatever the server under test runs.
+        async with server.connect(backend=QuicBackend.AIOQUIC):
             pass
         monkeypatch.setattr(endpoint, "_make_socket", real_make_socket)
         with pytest.raises(ConnectionClosedError):
@@ -664,17 +674,20 @@ async def test_retry_address_validation() -> None:
 
 
 async def test_retry_refuses_a_forged_token(monkeypatch: Any) -> None:
-    real_configuration = quic_client.QuicConfiguration
+    # The forging client is aioquic's (its configuration takes an Initial token; qh3's has no
+    # such field); the server under test runs on the backend under test.
+    aioquic_core = backends.load(QuicBackend.AIOQUIC)
+    real_configuration = aioquic_core.client_configuration
 
     def with_forged_token(**kwargs: Any) -> Any:
-        if kwargs.get("is_client"):
-            kwargs["token"] = b"\x00" * 40
-        return real_configuration(**kwargs)
+        configuration = real_configuration(**kwargs)
+        configuration.token = b"\x00" * 40
+        return configuration
 
     async with running_server(echo_handler, retry=RetryMode.ALWAYS) as server:
-        monkeypatch.setattr(quic_client, "QuicConfiguration", with_forged_token)
+        monkeypatch.setattr(aioquic_core, "client_configuration", with_forged_token)
         with trio.fail_after(5), pytest.raises(ConnectionClosedError) as info:
-            async with server.connect():
+            async with server.connect(backend=QuicBackend.AIOQUIC):
                 pytest.fail("forged token accepted")
         assert info.value.error_code == QuicErrorCode.INVALID_TOKEN
 
@@ -699,12 +712,13 @@ async def test_server_shutdown_closes_connections_with_unavailable() -> None:
                     private_key=private_key,
                     alpn=ALPN,
                     handler=handler,
+                    backend=TEST_BACKEND,
                     task_status=task_status,
                 )
 
         _, port = await outer.start(run_server)
         async with open_quic_connection(
-            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN
+            "127.0.0.1", port, server_certificate=certificate, alpn=ALPN, backend=TEST_BACKEND
         ) as client:
             stream = await client.open_stream()
             await stream.send_all(b"waiting", end_stream=True)
@@ -748,9 +762,10 @@ def test_any_write_and_read_sizes_reassemble(writes: list[int], read_sizes: list
     assert trio.run(scenario) == b"".join(chunks)
 
 
+@aioquic_client_meets_the_server
 async def test_a_request_is_acknowledged_while_its_answer_is_still_pending() -> None:
     # After a receive, packets are built at once only when an ACK is due at once; otherwise the
-    # ACK waits for the answer or for aioquic's ACK timer. A handler that takes long to answer
+    # ACK waits for the answer or for the core's ACK timer. A handler that takes long to answer
     # must still see its request acknowledged by that timer, without the request ever being
     # sent again.
     answered = trio.Event()
@@ -760,7 +775,12 @@ async def test_a_request_is_acknowledged_while_its_answer_is_still_pending() -> 
         await answered.wait()
         await write_frame(stream, b"late", end_stream=True)
 
-    async with running_server(slow) as server, server.connect() as client:
+    # The probe reads aioquic's loss recovery on the client, so the client is aioquic's; the
+    # server whose ACK timer is under test runs the backend under test.
+    async with (
+        running_server(slow) as server,
+        server.connect(backend=QuicBackend.AIOQUIC) as client,
+    ):
         stream = await client.open_stream()
         quic_connection = client._conn.quic
         loss = quic_connection._loss
