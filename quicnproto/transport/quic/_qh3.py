@@ -24,10 +24,13 @@ natively). Hostname checks are off: the client trusts exactly the pinned certifi
 the driver compares byte for byte after the handshake (SRV-Q-06). qh3's native core opens at
 most 100 concurrent peer streams per connection, whatever ``max_streams_per_connection`` says.
 
-Known limit (qh3 2.1.0): a qh3 *server* fails the handshake of an aioquic 1.7 *client* (its
-native packet builder raises "packet builder capacity exhausted" on the first flight; the
-driver then drops that one connection). A qh3 client talks to either server, and qh3 to qh3
-works, so a node switched to qh3 needs its clients on qh3 too (docs/dependencies.md).
+Known limit (qh3 2.1.0, a qh3 bug): a qh3 *server* fails the handshake of an aioquic 1.7
+*client* unless a Retry validated the client's address first. aioquic pads its Initial datagram
+with zero bytes after the packet; qh3 hands its core each packet of a datagram separately, and
+the core's anti-amplification credit counts the packet (497 bytes), not the 1200-byte datagram,
+so its native packet builder raises "packet builder capacity exhausted" after the first
+1280-byte datagram (the driver then drops that one connection). No setting here changes it; a
+node that serves aioquic clients on qh3 runs with ``--retry always`` (docs/dependencies.md).
 
 Liveness tests: ``tests/quicnproto/unit/test_qh3_private.py`` runs these helpers against the
 installed qh3 (``strict`` set), as ``test_aioquic_private.py`` does for aioquic;

@@ -64,6 +64,7 @@ async def running_server(
     limits: TransportLimits | None = None,
     alpn: str = ALPN,
     retry: RetryMode = RetryMode.NEVER,
+    backend: QuicBackend = TEST_BACKEND,
 ) -> AsyncIterator[Server]:
     certificate, private_key = generate_self_signed_certificate()
     async with trio.open_nursery() as nursery:
@@ -78,7 +79,7 @@ async def running_server(
                 handler=handler,
                 limits=limits,
                 retry=retry,
-                backend=TEST_BACKEND,
+                backend=backend,
             )
         )
         yield Server(port, certificate)
@@ -671,6 +672,37 @@ async def test_retry_address_validation() -> None:
     async with running_server(echo_handler, retry=RetryMode.ALWAYS) as server:
         async with server.connect() as client:
             assert await echo_once(client, b"validated") == b"validated"
+
+
+qh3_installed = pytest.mark.skipif(
+    not backends.is_installed(QuicBackend.QH3), reason="qh3 is not installed"
+)
+
+
+@qh3_installed
+async def test_an_aioquic_client_reaches_a_qh3_node_through_retry() -> None:
+    # The workaround docs/dependencies.md gives for qh3 2.1's anti-amplification bug: once a
+    # Retry has validated the client's address, the qh3 server's first flight is not limited.
+    async with running_server(
+        echo_handler, retry=RetryMode.ALWAYS, backend=QuicBackend.QH3
+    ) as server:
+        with trio.fail_after(5):
+            async with server.connect(backend=QuicBackend.AIOQUIC) as client:
+                assert await echo_once(client, b"validated") == b"validated"
+
+
+@qh3_installed
+@pytest.mark.xfail(
+    strict=True,
+    reason="qh3 2.1 credits only the Initial packet, not aioquic's zero-padded datagram, "
+    "toward its anti-amplification limit (docs/dependencies.md); passing means qh3 fixed it",
+)
+async def test_an_aioquic_client_reaches_a_qh3_node_without_retry() -> None:
+    # The qh3 server drops the connection without a word, so the client waits for its answer.
+    async with running_server(echo_handler, backend=QuicBackend.QH3) as server:
+        with trio.fail_after(1):
+            async with server.connect(backend=QuicBackend.AIOQUIC) as client:
+                assert await echo_once(client, b"direct") == b"direct"
 
 
 async def test_retry_refuses_a_forged_token(monkeypatch: Any) -> None:
