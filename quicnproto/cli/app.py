@@ -18,6 +18,7 @@ from quicnproto.errors import (
     StoreError,
     TransportError,
 )
+from quicnproto.transport.quic.backends import QuicBackend
 
 app = typer.Typer(
     name="quicnproto",
@@ -45,6 +46,18 @@ def switch(*param_decls: str, help: str) -> Any:
     option's value type, flags included (``--log-json <bool>``), unless the option has a
     metavar; an empty one hides it."""
     return typer.Option(*param_decls, metavar="", help=help)
+
+
+BackendOpt = Annotated[
+    QuicBackend,
+    typer.Option(
+        "--quic-backend",
+        envvar="QUICNPROTOCHAT_QUIC_BACKEND",
+        case_sensitive=False,
+        help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
+    ),
+]
+"""The ``--quic-backend`` option of every command that opens a QUIC connection or serves."""
 
 
 def _print_version(value: bool) -> None:

@@ -19,13 +19,12 @@ import typer
 
 from quicnproto.errors import ClientStateError, ConfigError
 
-from .app import app, quiet_libraries, switch
+from .app import BackendOpt, app, quiet_libraries, switch
 from .session import (
     DEFAULT_BACKEND,
     DEFAULT_CERT,
     DEFAULT_SERVER,
     DEFAULT_STATE,
-    BackendOpt,
     CertOpt,
     GroupOpt,
     JsonOpt,

@@ -22,7 +22,7 @@ from quicnproto.errors import QuicnprotoError, TransportError, TransportReason, 
 from quicnproto.transport.quic import RetryMode
 from quicnproto.transport.quic.backends import QuicBackend
 
-from .app import app, fail, quiet_libraries, switch
+from .app import BackendOpt, app, fail, quiet_libraries, switch
 
 GIL_SWITCH_INTERVAL = 0.0005
 """Seconds the interpreter lets one thread run before handing the GIL to a waiting one (Python's
@@ -94,14 +94,7 @@ def serve(
             "handshakes), always, or never.",
         ),
     ] = RetryMode.AUTO,
-    quic_backend: Annotated[
-        QuicBackend,
-        typer.Option(
-            envvar="QUICNPROTOCHAT_QUIC_BACKEND",
-            case_sensitive=False,
-            help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
-        ),
-    ] = QuicBackend.AIOQUIC,
+    quic_backend: BackendOpt = QuicBackend.AIOQUIC,
     metrics: Annotated[
         str | None,
         typer.Option(help="Serve Prometheus metrics over HTTP on host:port; off if unset."),
@@ -198,14 +191,7 @@ def ping(
         ),
     ] = Path("data/server-cert.der"),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
-    quic_backend: Annotated[
-        QuicBackend,
-        typer.Option(
-            envvar="QUICNPROTOCHAT_QUIC_BACKEND",
-            case_sensitive=False,
-            help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
-        ),
-    ] = QuicBackend.AIOQUIC,
+    quic_backend: BackendOpt = QuicBackend.AIOQUIC,
 ) -> None:
     """Check that a node answers."""
     import trio

@@ -63,15 +63,6 @@ PassOpt = Annotated[
         show_default=False,
     ),
 ]
-BackendOpt = Annotated[
-    QuicBackend,
-    typer.Option(
-        "--quic-backend",
-        envvar="QUICNPROTOCHAT_QUIC_BACKEND",
-        case_sensitive=False,
-        help="QUIC core: aioquic (the reference) or qh3 (native; needs the qh3 extra).",
-    ),
-]
 JsonOpt = Annotated[bool, switch("--json", help="Print JSON lines for scripts.")]
 GroupOpt = Annotated[
     str | None,
